@@ -1,0 +1,73 @@
+"""Cheap checks in the bot process, before a job takes a place in the queue.
+
+Pillow reads only the image header here (no decoding), so a decompression bomb or an input above the model's pixel
+budget is refused at once instead of after a wait in the queue. The engine checks the same things again: this is an
+early answer, not the only guard. Bytes that Pillow cannot identify are left to the engine, whose errors are precise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+
+from ml_models import registry
+from ml_models.api import JobRequest
+from ml_models.errors import ImageError, TooLarge
+from ml_models.settings import EngineSettings
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header, or None when Pillow is missing or does not recognise the bytes.
+
+    Pillow's own decompression-bomb guard fires inside ``Image.open`` for absurd sizes; that is reported as
+    ``too_many_pixels`` like any input over ``max_input_pixels``.
+    """
+    if not data:
+        return None
+    try:
+        from PIL import Image
+    except ImportError:  # Pillow is optional for the job layer
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                return img.size
+    except Image.DecompressionBombError as exc:
+        raise ImageError("too_many_pixels", f"the image is far too large: {exc}") from None
+    except Exception:  # any reader error: the engine will report it properly
+        return None
+
+
+def effective_pixels(spec: registry.ModelSpec, size: tuple[int, int], options: dict) -> int:
+    """Pixels the engine will process: the input shrunk so its longer side fits the model's max side."""
+    width, height = size
+    max_side = spec.hd_max_side if options.get("size") == "hd" else spec.default_max_side
+    with contextlib.suppress(TypeError, ValueError):  # the engine's exact-size option; it refuses bad values itself
+        max_side = int(options["max_side"]) if options.get("max_side") is not None else max_side
+    scale = min(1.0, max_side / max(width, height, 1))
+    return max(1, round(width * scale)) * max(1, round(height * scale))
+
+
+def check(request: JobRequest, engine: EngineSettings, on_gpu: bool) -> int | None:
+    """Raise ``ImageError``/``TooLarge`` for inputs sure to be refused; return the effective pixel count if known.
+
+    Unknown models are left to the engine (it raises ``BadRequest``), so that a test runner may use any model id.
+    """
+    size = image_size(request.content)
+    if size is None:
+        return None
+    width, height = size
+    if width * height > engine.max_input_pixels:
+        raise ImageError("too_many_pixels", f"the image has {width}x{height} pixels, more than the "
+                         f"{engine.max_input_pixels} allowed", width=width, height=height,
+                         limit=engine.max_input_pixels)
+    spec = registry.MODELS.get(request.model)
+    if spec is None:
+        return width * height
+    pixels = effective_pixels(spec, size, request.options)
+    if not on_gpu and pixels > spec.cpu_pixel_budget:
+        raise TooLarge(message=f"{request.model} handles at most {spec.cpu_pixel_budget} pixels on CPU, this input "
+                       f"needs {pixels}", pixels=pixels, limit=spec.cpu_pixel_budget, model=request.model)
+    return pixels

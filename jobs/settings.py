@@ -1,0 +1,125 @@
+"""Job layer settings, and how many workers on which devices (worked out without importing torch).
+
+The bot process must not load torch just to count GPUs, so GPUs are counted the way the driver exposes them:
+``CUDA_VISIBLE_DEVICES`` when set, else ``/proc/driver/nvidia/gpus``, else ``nvidia-smi -L``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ml_models.settings import EngineSettings
+
+
+@dataclass
+class JobSettings:
+    executor: str = "local"  # local | celery
+    workers: int = 0  # 0: one per GPU when CUDA is used (DEVICE=cuda/auto with GPUs), else 1
+    worker_threads: int = 0  # torch threads per worker; 0: cores // workers
+    queue_limit: int = 20  # queued jobs in all (running ones not counted)
+    user_running_limit: int = 1
+    user_queued_limit: int = 1
+    preload: tuple[str, ...] = ()  # model ids loaded at worker start
+    data_dir: Path = Path("data")  # SQLite journal lives here
+    redis_url: str | None = None
+    celery_queue: str = "styles"
+    runner: str = "ml_models.engine:run"  # dotted path, importable in the worker
+    timeout_scale: float = 1.0  # multiplies registry ModelSpec.timeout_s
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    # Beyond the bot's contract, with defaults that suit production:
+    cancel_grace_s: float = 20.0  # a running job that ignores cancellation this long has its worker replaced
+    visibility_timeout: int = 3600  # Celery/Redis: an unacknowledged task is delivered again after this many seconds
+    max_attempts: int = 3  # Celery: deliveries of one task before it fails as worker_died (a poison input)
+    poll_interval: float = 0.3  # Celery: seconds between result backend polls on the bot side
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> JobSettings:
+        """Read the documented environment variables (see jobs/README.md); unset ones keep their defaults."""
+        env = dict(os.environ if env is None else env)
+
+        def get(name: str, default: str) -> str:
+            return env.get(name) or default
+
+        preload = tuple(p.strip() for p in get("PRELOAD", "").split(",") if p.strip())
+        return cls(
+            executor=get("EXECUTOR", "local").strip().lower(),
+            workers=int(get("WORKERS", "0")),
+            worker_threads=int(get("WORKER_THREADS", "0")),
+            queue_limit=int(get("QUEUE_LIMIT", "20")),
+            user_running_limit=int(get("USER_RUNNING_LIMIT", "1")),
+            user_queued_limit=int(get("USER_QUEUED_LIMIT", "1")),
+            preload=preload,
+            data_dir=Path(get("DATA_DIR", "data")).expanduser(),
+            redis_url=env.get("REDIS_URL") or None,
+            celery_queue=get("CELERY_QUEUE", "styles"),
+            runner=get("JOB_RUNNER", "ml_models.engine:run"),
+            timeout_scale=float(get("TIMEOUT_SCALE", "1.0")),
+            engine=EngineSettings.from_env(env),
+            cancel_grace_s=float(get("CANCEL_GRACE_S", "20")),
+            visibility_timeout=int(get("CELERY_VISIBILITY_TIMEOUT", "3600")),
+            max_attempts=int(get("CELERY_MAX_ATTEMPTS", "3")),
+            poll_interval=float(get("CELERY_POLL_INTERVAL", "0.3")),
+        )
+
+
+def gpu_count(env: dict[str, str] | None = None) -> int:
+    """GPUs this process could use, counted without torch (0 when none or unknown)."""
+    env = dict(os.environ if env is None else env)
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        count = 0
+        for item in visible.split(","):  # CUDA stops at the first invalid entry; "-1" or "" hides every GPU
+            item = item.strip()
+            if not item or item.startswith("-"):
+                break
+            count += 1
+        return count
+    proc = Path("/proc/driver/nvidia/gpus")
+    if proc.is_dir():
+        return sum(1 for _ in proc.iterdir())
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10, check=False).stdout
+        except (OSError, subprocess.SubprocessError):
+            return 0
+        return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+    return 0
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """One entry per worker process: the engine settings it runs with (device and torch threads filled in)."""
+
+    engines: tuple[EngineSettings, ...]
+    threads: int
+
+
+def plan_workers(settings: JobSettings, gpus: int | None = None, cores: int | None = None) -> WorkerPlan:
+    """Decide the worker count, each worker's device and its torch threads.
+
+    With DEVICE=auto or cuda and N GPUs, worker i gets ``cuda:{i % N}`` so that one worker per GPU (the default)
+    never shares a card. Threads default to ``cores // workers`` so CPU workers do not oversubscribe the cores.
+    """
+    device = settings.engine.device
+    gpus = gpu_count() if gpus is None else gpus
+    uses_cuda = device == "cuda" or (device == "auto" and gpus > 0)
+    workers = settings.workers or (max(gpus, 1) if uses_cuda else 1)
+    cores = cpu_count() if cores is None else cores
+    threads = settings.worker_threads or settings.engine.torch_threads or max(1, cores // workers)
+    engines = []
+    for i in range(workers):
+        worker_device = f"cuda:{i % gpus}" if uses_cuda and gpus > 0 else device
+        engines.append(replace(settings.engine, device=worker_device, torch_threads=threads))
+    return WorkerPlan(tuple(engines), threads)

@@ -1,0 +1,85 @@
+"""The body of one pool worker process (started with the ``spawn`` method by ``jobs.pool``).
+
+A worker imports the runner once, optionally preloads models, then runs jobs one at a time for as long as it lives,
+so the engine's per-process model cache pays off. It talks to the pool over two one-way pipes of its own (tasks in,
+events out): a worker killed in the middle of a write can only break its own pipe, never a queue shared with the
+other workers. Cancellation is a shared integer the pool sets to the serial number of the job to stop; reading it
+takes no lock, so a worker dying at any instant cannot leave a lock held.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from ml_models.errors import EngineError
+from ml_models.settings import EngineSettings
+
+from .job import InternalError
+from .runner import limit_threads, load_runner, preload_models
+
+log = logging.getLogger("jobs.worker")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    slot: int
+    runner: str
+    engine: EngineSettings
+    threads: int
+    preload: tuple[str, ...] = ()
+
+
+def _send_error(events: Connection, serial: int, exc: EngineError) -> None:
+    try:
+        events.send(("failed", serial, exc))
+    except Exception:  # details that do not pickle: keep the code and the text
+        events.send(("failed", serial, EngineError(exc.code, str(exc))))
+
+
+def worker_main(config: WorkerConfig, tasks: Connection, events: Connection, cancel_token: Any) -> None:
+    """Run jobs from ``tasks`` until it closes or sends None. ``cancel_token.value == serial`` cancels that job."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the pool decides
+    began = time.perf_counter()
+    limit_threads(config.threads)
+    try:
+        runner, preload = load_runner(config.runner)
+    except BaseException as exc:  # noqa: BLE001 - report anything, the pool cannot see this process's stderr
+        events.send(("init_failed", f"cannot load runner {config.runner!r}: {type(exc).__name__}: {exc}"))
+        return
+    limit_threads(config.threads)  # the runner's module may have imported torch just now
+    preload_models(preload, config.preload, config.engine)
+    events.send(("ready", os.getpid(), time.perf_counter() - began))
+
+    while True:
+        try:
+            task = tasks.recv()
+        except (EOFError, OSError):  # the pool is gone
+            return
+        if task is None:
+            return
+        serial, request = task
+        events.send(("started", serial))
+
+        def progress(done: int, total: int, _serial: int = serial) -> None:
+            events.send(("progress", _serial, int(done), int(total)))
+
+        def cancelled(_serial: int = serial) -> bool:
+            return cancel_token.value == _serial
+
+        t0 = time.perf_counter()
+        try:
+            result = runner(request, config.engine, progress, cancelled)
+        except EngineError as exc:
+            _send_error(events, serial, exc)
+        except Exception as exc:  # a bug in the runner: tell the user something, keep the traceback in the log
+            log.error("job %s failed unexpectedly:\n%s", serial, traceback.format_exc())
+            _send_error(events, serial, InternalError(message=f"{type(exc).__name__}: {exc}"))
+        else:
+            events.send(("done", serial, result, time.perf_counter() - t0))

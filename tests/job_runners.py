@@ -1,0 +1,62 @@
+"""Stand-in runners for the job layer's tests, with the engine's signature, importable from spawned workers.
+
+``sleepy`` works in steps like a multi-step model: it reports progress and polls ``cancelled()`` at each step
+boundary, and ``request.options`` tells it how to misbehave:
+
+- ``steps`` (int, default 5) and ``step_s`` (seconds per step, default 0.05);
+- ``mode``: ``ok`` | ``hang`` (sleeps forever without polling) | ``crash`` (the process kills itself with SIGKILL
+  at ``crash_at`` step) | ``error`` (raises ``BadRequest``) | ``bug`` (raises ``ZeroDivisionError``) |
+  ``deaf`` (never polls ``cancelled``).
+
+The result echoes facts about the worker (pid, preloaded models, thread cap, device) for the tests to check.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterable
+
+from ml_models.api import CancelledFn, JobRequest, JobResult, ProgressFn
+from ml_models.errors import BadRequest, Cancelled
+from ml_models.settings import EngineSettings
+
+PRELOADED: list[str] = []
+
+
+def preload(model_ids: Iterable[str], settings: EngineSettings | None = None) -> None:
+    PRELOADED.extend(model_ids)
+
+
+def sleepy(request: JobRequest, settings: EngineSettings | None = None, progress: ProgressFn | None = None,
+           cancelled: CancelledFn | None = None) -> JobResult:
+    started = time.perf_counter()
+    opts = request.options
+    steps = int(opts.get("steps", 5))
+    step_s = float(opts.get("step_s", 0.05))
+    mode = opts.get("mode", "ok")
+    if mode == "error":
+        raise BadRequest(message="sleepy was asked to refuse", option="mode")
+    if mode == "bug":
+        return 1 // 0  # type: ignore[return-value]
+    for step in range(steps):
+        if mode == "crash" and step == int(opts.get("crash_at", 1)):
+            os.kill(os.getpid(), signal.SIGKILL)
+        if mode == "hang":
+            while True:
+                time.sleep(1)
+        if mode != "deaf" and cancelled is not None and cancelled():
+            raise Cancelled(message="cancelled at a step boundary", step=step)
+        time.sleep(step_s)
+        if progress is not None:
+            progress(step + 1, steps)
+    info = {
+        "pid": os.getpid(),
+        "preloaded": list(PRELOADED),
+        "threads": os.environ.get("OMP_NUM_THREADS"),
+        "device": settings.device if settings else None,
+        "steps": steps,
+    }
+    return JobResult(image=b"sleepy:" + request.content[:8], mime="image/png", width=1, height=1,
+                     seconds=time.perf_counter() - started, info=info)
