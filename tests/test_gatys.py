@@ -1,0 +1,111 @@
+"""Gatys image optimisation on the genuine VGG-19 subset (conv1_1..conv3_1): losses, schedule, fallback, cancelling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ml_models import gatys
+from ml_models.errors import Cancelled
+from ml_models.vgg import VGG19
+from tests.conftest import need
+from tests.engine_helpers import VGG_SUBSET, rgb_of
+
+
+@pytest.fixture(scope="module")
+def vgg() -> VGG19:
+    net = VGG19.load(need(VGG_SUBSET))
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+def tensor(relative: str, side: int) -> torch.Tensor:
+    return torch.from_numpy(rgb_of(relative, side).astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+
+
+def test_gram_matrix_is_normalised_by_size():
+    feat = torch.ones(1, 2, 3, 4)
+    assert torch.allclose(gatys.gram_matrix(feat), torch.full((1, 2, 2), 12 / 24))
+
+
+def test_quality_presets_and_step_split():
+    cfg = gatys.GatysConfig.from_quality("fast")
+    assert cfg.scales[-1] == 1.0 and len(cfg.scales) == len(cfg.steps)
+    cfg = gatys.GatysConfig.from_quality("standard", total_steps=30)
+    assert sum(cfg.steps) == 30 and len(cfg.steps) == 3
+    assert sum(gatys.GatysConfig.from_quality("high", total_steps=2).steps) == 2
+    assert sum(gatys.QUALITY_PRESETS["high"][1]) > sum(gatys.QUALITY_PRESETS["fast"][1])
+
+
+def test_subset_falls_back_to_its_deepest_layers_with_a_note(vgg):
+    content, style, notes = gatys.choose_layers(vgg, gatys.CONTENT_LAYERS, gatys.STYLE_LAYERS)
+    assert content == ("relu3_1",)
+    assert style == ("relu1_1", "relu2_1", "relu3_1")
+    assert len(notes) == 1 and "relu4_2" in notes[0]
+    full = VGG19()  # all sixteen convs (random weights): nothing to fall back from
+    assert gatys.choose_layers(full, gatys.CONTENT_LAYERS, gatys.STYLE_LAYERS) == (
+        gatys.CONTENT_LAYERS, gatys.STYLE_LAYERS, [])
+
+
+def _run(vgg, scales, steps, optimizer="lbfgs", side=128, **kwargs):
+    content = tensor("content/golden_gate.jpg", side)
+    style = tensor("style/starry_night.jpg", side)
+    config = gatys.GatysConfig(scales=scales, steps=steps, optimizer=optimizer)
+    return gatys.stylize(vgg, content, [style], config=config, dtype=torch.float32, **kwargs)
+
+
+def test_coarse_stages_lower_the_final_loss_of_the_same_full_size_steps(vgg):
+    """The coarse-to-fine schedule: cheap steps at half size, carried over as the start of the full size, end lower
+    than the same number of full-size steps started from the photo (measured at 128 px: 24.9 against 32.9).
+
+    Not asserted, because it is not true on the subset file: for the same *total* step count, single-scale ends lower
+    (the subset's style layers see only pixel-scale texture, which a 2x upsampling cannot carry over).
+    """
+    single = _run(vgg, (1.0,), (8,))
+    multi = _run(vgg, (0.5, 1.0), (8, 8))
+    assert multi.final_loss <= single.final_loss, (multi.final_loss, single.final_loss)
+    assert multi.notes and single.steps == 8 and multi.steps == 16
+
+
+def test_optimisation_lowers_the_loss_with_lbfgs_and_adam(vgg):
+    for optimizer in ("lbfgs", "adam"):
+        result = _run(vgg, (1.0,), (10,), optimizer=optimizer, side=96)
+        assert result.losses[0] > 2 * result.final_loss, (optimizer, result.losses)
+        assert result.image.shape == (1, 3, 96, 96)
+        assert float(result.image.min()) >= 0.0 and float(result.image.max()) <= 1.0
+
+
+def test_too_small_scales_are_skipped_and_their_steps_kept(vgg):
+    reports = []
+    result = _run(vgg, (0.25, 0.5, 1.0), (3, 3, 2), side=100, progress=lambda d, t: reports.append((d, t)))
+    # 25 px and 50 px are below MIN_SCALE_SIDE: everything runs at full size, still 8 steps
+    assert result.steps == 8 and reports[-1] == (8, 8)
+
+
+def test_two_styles_give_weighted_gram_targets(vgg):
+    content = tensor("content/sailboat.jpg", 64)
+    a, b = tensor("style/candy.jpg", 64), tensor("style/mondrian.jpg", 64)
+    config = gatys.GatysConfig(scales=(1.0,), steps=(1,))
+    layers = gatys.choose_layers(vgg, config.content_layers, config.style_layers)[:2]
+    mixed = gatys._Objective(vgg, torch.device("cpu"), torch.float32, content, [a, b], [3.0, 1.0], config, *layers)
+    only_a = gatys._Objective(vgg, torch.device("cpu"), torch.float32, content, [a], [1.0], config, *layers)
+    only_b = gatys._Objective(vgg, torch.device("cpu"), torch.float32, content, [b], [1.0], config, *layers)
+    for k in layers[1]:
+        expected = 0.75 * only_a.gram_targets[k] + 0.25 * only_b.gram_targets[k]
+        assert torch.allclose(mixed.gram_targets[k], expected, rtol=1e-4, atol=1e-7)
+
+
+def test_bf16_autocast_keeps_the_image_and_losses_fp32(vgg):
+    content = tensor("content/sailboat.jpg", 64)
+    style = tensor("style/candy.jpg", 64)
+    result = gatys.stylize(vgg, content, [style], config=gatys.GatysConfig(scales=(1.0,), steps=(4,)),
+                           dtype=torch.bfloat16)
+    assert result.image.dtype == torch.float32
+    assert np.isfinite(result.final_loss) and result.final_loss < result.losses[0]
+
+
+def test_cancelled_between_steps(vgg):
+    with pytest.raises(Cancelled):
+        _run(vgg, (1.0,), (20,), side=64, cancelled=lambda: True)
