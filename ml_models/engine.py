@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from ml_models import gatys, images, registry
 from ml_models.api import CancelledFn, JobRequest, JobResult, ProgressFn
 from ml_models.errors import BadRequest, Cancelled, TooLarge
 from ml_models.settings import EngineSettings
+from ml_models.tiling import tiled_forward
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +230,7 @@ def _run_gatys(net: Any, content: torch.Tensor, styles: list[torch.Tensor], weig
     dtype = ctx.dtype
     if dtype == torch.float16:  # fp16 gradients underflow in the Gram backward; bf16 has fp32's range
         dtype = torch.bfloat16 if ctx.device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    ctx.dtype = dtype  # reported as the job's precision
     result = gatys.stylize(net, content, styles, weights, config, ctx.device, dtype, progress, cancelled)
     ctx.notes.extend(result.notes)
     ctx.notes.append(f"gatys: {result.steps} {config.optimizer} steps over scales "
@@ -245,17 +247,11 @@ def _run_superres(net: Any, scale: int, content: torch.Tensor, ctx: _Context, pr
         with dev.inference_context(ctx.device, ctx.dtype):
             return net(dev.to_device(part, ctx.device)).float().clamp_(0.0, 1.0)
 
-    x = content.to(ctx.device)
-    return tiled_upscale(forward, x, scale, tile, overlap, progress, cancelled)
-
-
-def tiled_upscale(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, scale: int, tile: int,
-                  overlap: int, progress: ProgressFn | None = None, cancelled: CancelledFn | None = None
-                  ) -> torch.Tensor:
-    """``tiling.tiled_forward`` with the result clamped to [0, 1] (kept separate so tests can run it on its own)."""
-    from ml_models.tiling import tiled_forward
-    return tiled_forward(forward, x, scale, tile=tile, overlap=overlap, progress=progress,
-                         cancelled=cancelled).clamp_(0.0, 1.0)
+    # Tiles bound the memory of a 2048 px input (8192 px output) and give progress/cancel points; the overlap is
+    # cross-faded so seams do not show.
+    out = tiled_forward(forward, content.to(ctx.device), scale, tile=tile, overlap=overlap, progress=progress,
+                        cancelled=cancelled)
+    return out.clamp_(0.0, 1.0)
 
 
 # ------------------------------------------------------------------------------------------------ entry points

@@ -1,0 +1,149 @@
+"""Assembling the bot: Bot API session, dispatcher, FSM storage, translations, routers and services.
+
+Nothing here is global: :func:`build` returns a fresh :class:`BotApp` for a settings object, and every service a
+handler needs (settings, the executor, the job tracker, the gallery, the file store, what models are installed)
+reaches it through the dispatcher's workflow data, by parameter name.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
+from aiogram.types import BotCommand, BotCommandScopeDefault, TelegramObject
+from aiogram.utils.callback_answer import CallbackAnswerMiddleware
+from aiogram.utils.i18n import I18n, I18nMiddleware
+
+import handlers
+import locales
+from config import Settings
+from handlers.common.files import FileStore
+from handlers.common.gallery import Gallery
+from handlers.common.tracker import JobTracker
+from ml_models import registry
+
+log = logging.getLogger(__name__)
+
+
+class UserLocale(I18nMiddleware):
+    """The language chosen with /language (FSM data), else the Telegram app's language, else DEFAULT_LANGUAGE."""
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        available = self.i18n.available_locales
+        state = data.get("state")
+        if state is not None:
+            chosen = (await state.get_data()).get("locale")
+            if chosen in available:
+                return chosen
+        user = data.get("event_from_user")
+        code = (getattr(user, "language_code", None) or "").lower().replace("_", "-").split("-")[0]
+        return code if code in available else self.i18n.default_locale
+
+
+@dataclass
+class BotApp:
+    """Everything ``main`` starts and stops."""
+
+    settings: Settings
+    bot: Bot
+    dispatcher: Dispatcher
+    executor: Any
+    tracker: JobTracker
+    i18n: I18n
+    availability: registry.Availability
+    stopped: bool = False
+
+
+def build_bot(settings: Settings) -> Bot:
+    session = None
+    if settings.telegram_api_url:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(settings.bot_token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
+def build_storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
+    """Redis keeps dialogues across restarts and between several bot processes; memory is for one process."""
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+
+        storage = RedisStorage.from_url(settings.redis_url)
+        return storage, RedisEventIsolation(redis=storage.redis)
+    return MemoryStorage(), SimpleEventIsolation()
+
+
+def build_i18n(settings: Settings) -> I18n:
+    path = locales.ensure_compiled(fallback=settings.data_dir / "locales")
+    return I18n(path=path, default_locale=settings.default_language, domain=locales.DOMAIN)
+
+
+def build_executor(settings: Settings) -> Any:
+    from jobs import make_executor
+
+    return make_executor(settings.job_settings())
+
+
+def build(settings: Settings, executor: Any | None = None, bot: Bot | None = None) -> BotApp:
+    """Wire a complete bot. Nothing starts here: no network, no worker processes (see ``main.run_bot``)."""
+    bot = bot or build_bot(settings)
+    executor = executor if executor is not None else build_executor(settings)
+    storage, isolation = build_storage(settings)
+    i18n = build_i18n(settings)
+    availability = registry.available(settings.engine.weights_dir)
+    files = FileStore(settings.engine.styles_dir)
+    gallery = Gallery(settings.engine.styles_dir, settings.data_dir / "thumbs")
+    tracker = JobTracker(bot=bot, executor=executor, storage=storage, isolation=isolation, i18n=i18n, files=files,
+                         results_dir=settings.data_dir / "results", status_interval=settings.status_edit_interval,
+                         can_upscale="upscale" in availability.models)
+    dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings, executor=executor,
+                            tracker=tracker, availability=availability, gallery=gallery, files=files)
+    UserLocale(i18n).setup(dispatcher)
+    dispatcher.callback_query.middleware(CallbackAnswerMiddleware(pre=True))
+    dispatcher.include_routers(*handlers.routers())
+    return BotApp(settings=settings, bot=bot, dispatcher=dispatcher, executor=executor, tracker=tracker, i18n=i18n,
+                  availability=availability)
+
+
+COMMANDS = ("start", "help", "cancel", "language", "settings")
+
+
+def command_list(i18n: I18n, language: str) -> list[BotCommand]:
+    from aiogram.utils.i18n import gettext as _
+
+    with i18n.context(), i18n.use_locale(language):
+        descriptions = {
+            "start": _("Main menu"),
+            "help": _("How it works"),
+            "cancel": _("Stop what is going on"),
+            "language": _("Русский / English"),
+            "settings": _("Result size, send as file"),
+        }
+    return [BotCommand(command=name, description=descriptions[name]) for name in COMMANDS]
+
+
+async def set_commands(bot: Bot, i18n: I18n) -> None:
+    """The command menu in every language, plus a default for the other apps' languages."""
+    for language in i18n.available_locales:
+        await bot.set_my_commands(command_list(i18n, language), scope=BotCommandScopeDefault(),
+                                  language_code=language)
+    await bot.set_my_commands(command_list(i18n, i18n.default_locale), scope=BotCommandScopeDefault())
+
+
+def describe_availability(settings: Settings, availability: registry.Availability) -> list[str]:
+    """Log lines: what is offered and what is missing, with the command that downloads it."""
+    lines = []
+    for model_id, presets in availability.models.items():
+        lines.append(f"available: {model_id}" + (f" ({', '.join(presets)})" if presets else ""))
+    for target, command in availability.missing.items():
+        lines.append(f"missing: {target}: run `{command}`")
+    styles = registry.gallery_available(settings.engine.styles_dir)
+    lines.append(f"gallery: {len(styles)} of {len(registry.GALLERY)} style pictures in {settings.engine.styles_dir}"
+                 + ("" if len(styles) == len(registry.GALLERY) else "; run `python -m ml_models download gallery`"))
+    return lines

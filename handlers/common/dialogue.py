@@ -1,0 +1,134 @@
+"""What the bot remembers about a user between messages, kept in FSM data as plain JSON-able dicts.
+
+A dialogue step stores a *draft* recipe (model, photo, styles, options); a finished job leaves the *last* recipe and
+its result, which the after-result buttons reuse. Photos are remembered by Telegram ``file_id`` only, never by bytes,
+so the data stays small enough for Redis and survives a restart. Preferences and the chosen language outlive
+``/cancel`` and ``/start``; the draft does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from aiogram.fsm.context import FSMContext
+
+KEEP_ON_RESET = ("locale", "prefs", "last", "rid_seq")
+
+
+@dataclass
+class ImageRef:
+    """A picture by reference: a Telegram file, a local copy of our own result, or a gallery style."""
+
+    file_id: str | None = None
+    unique_id: str | None = None
+    path: str | None = None  # local copy (a result we produced), read before downloading
+    gallery: str | None = None  # registry.GALLERY id: read from STYLES_DIR
+
+    @classmethod
+    def load(cls, raw: dict[str, Any] | None) -> ImageRef | None:
+        if not raw:
+            return None
+        return cls(**{k: raw.get(k) for k in ("file_id", "unique_id", "path", "gallery")})
+
+    def dump(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class Recipe:
+    """Everything needed to (re)run a job, by reference. ``kind`` is the menu mode: own | ready | upscale."""
+
+    kind: str
+    model: str | None = None
+    preset: str | None = None
+    content: ImageRef | None = None
+    styles: list[ImageRef] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)  # blend weights, same length as styles
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, raw: dict[str, Any] | None) -> Recipe | None:
+        if not raw:
+            return None
+        return cls(
+            kind=raw["kind"], model=raw.get("model"), preset=raw.get("preset"),
+            content=ImageRef.load(raw.get("content")),
+            styles=[ImageRef.load(s) for s in raw.get("styles", [])],
+            weights=list(raw.get("weights", [])), options=dict(raw.get("options", {})),
+        )
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "model": self.model, "preset": self.preset,
+            "content": self.content.dump() if self.content else None,
+            "styles": [s.dump() for s in self.styles], "weights": list(self.weights), "options": dict(self.options),
+        }
+
+
+@dataclass
+class Prefs:
+    """The user's /settings."""
+
+    size: str = "standard"  # standard | hd
+    as_file: bool = False  # always send results as documents
+
+    @classmethod
+    def load(cls, raw: dict[str, Any] | None) -> Prefs:
+        raw = raw or {}
+        size = raw.get("size") if raw.get("size") in ("standard", "hd") else "standard"
+        return cls(size=size, as_file=bool(raw.get("as_file", False)))
+
+
+@dataclass
+class LastResult:
+    """The most recent result delivered to the user and the recipe that produced it."""
+
+    rid: int
+    recipe: Recipe
+    path: str | None  # local copy of the encoded result (for "send as file" and "upscale this")
+    file_id: str | None  # what Telegram stored when we sent it
+    mime: str
+    sent_as_document: bool
+
+    @classmethod
+    def load(cls, raw: dict[str, Any] | None) -> LastResult | None:
+        if not raw:
+            return None
+        recipe = Recipe.load(raw.get("recipe"))
+        if recipe is None:
+            return None
+        return cls(rid=int(raw["rid"]), recipe=recipe, path=raw.get("path"), file_id=raw.get("file_id"),
+                   mime=raw.get("mime", "image/jpeg"), sent_as_document=bool(raw.get("sent_as_document")))
+
+    def dump(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["recipe"] = self.recipe.dump()
+        return out
+
+
+async def reset(state: FSMContext) -> None:
+    """Leave every dialogue step; keep the language, the settings and the last result."""
+    data = await state.get_data()
+    await state.set_state(None)
+    await state.set_data({k: data[k] for k in KEEP_ON_RESET if k in data})
+
+
+async def draft(state: FSMContext) -> Recipe | None:
+    return Recipe.load((await state.get_data()).get("draft"))
+
+
+async def save_draft(state: FSMContext, recipe: Recipe) -> None:
+    await state.update_data(draft=recipe.dump())
+
+
+async def prefs(state: FSMContext) -> Prefs:
+    return Prefs.load((await state.get_data()).get("prefs"))
+
+
+async def save_prefs(state: FSMContext, value: Prefs) -> None:
+    await state.update_data(prefs=asdict(value))
+
+
+async def last_result(state: FSMContext) -> LastResult | None:
+    return LastResult.load((await state.get_data()).get("last"))

@@ -1,0 +1,193 @@
+"""Pictures coming in: which messages carry one, whether it can be fetched, and a cheap look at its header.
+
+Bad input is answered the moment it arrives: the file size is checked before downloading (the Bot API serves at
+most 20 MB) and Pillow reads only the header (format, size, animation), so a sticker, a PDF, a decompression bomb or a
+panorama strip gets its explanation at once instead of after a trip through the job queue. Full decoding stays in
+the worker, where ``ml_models.images`` refuses anything the header hid (a truncated JPEG body, for instance).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.types import Message
+from PIL import Image, UnidentifiedImageError
+
+from ml_models import registry
+from ml_models.errors import ImageError
+from ml_models.images import MAX_ASPECT
+
+from .dialogue import ImageRef
+
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
+"""getFile refuses bigger files for bots (without a local Bot API server)."""
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif",
+                  ".avif", ".jfif", ".ppm", ".jp2", ".mpo"}
+_DECODABLE = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "DIB", "TIFF", "PPM", "AVIF", "JPEG2000")
+_STILL_MULTI_FRAME = {"MPO", "TIFF"}  # several frames that are not an animation (phone depth maps, TIFF pages)
+
+
+class InputRejected(Exception):
+    """The message's picture cannot be used; ``code`` selects the explanation (see ``texts.error_text``)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Header:
+    width: int
+    height: int
+    format: str
+
+
+def carries_picture(message: Message) -> bool:
+    """A photo or any document: documents are checked (and refused with a reason) when they are not images."""
+    return bool(message.photo or message.document)
+
+
+def probe(data: bytes, max_pixels: int) -> Header:
+    """Read the image header only; raise ``ImageError`` with the same codes the engine uses."""
+    if not data:
+        raise ImageError("empty", "the file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=_decodable()) as im:
+                width, height = im.size
+                fmt = im.format or "unknown"
+                animated = fmt not in _STILL_MULTI_FRAME and bool(getattr(im, "is_animated", False))
+                if fmt == "PNG":
+                    im.verify()  # walks the chunks and their CRCs without decoding: catches a cut-off upload
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError("too_many_pixels", "decompression bomb") from None
+    except UnidentifiedImageError:
+        raise ImageError(_other_format(data), "not a supported image") from None
+    except Exception as exc:  # recognised, but the header (or a PNG chunk) is broken
+        raise ImageError("truncated", str(exc)) from None
+    if width <= 0 or height <= 0:
+        raise ImageError("not_image", "no pixels")
+    if width * height > max_pixels:
+        raise ImageError("too_many_pixels", f"{width}x{height}")
+    if max(width, height) / min(width, height) > MAX_ASPECT:
+        raise ImageError("bad_aspect", f"{width}x{height}")
+    if animated:
+        raise ImageError("animated", fmt)
+    return Header(width, height, fmt)
+
+
+def _decodable() -> tuple[str, ...]:
+    Image.init()  # registers every plugin; a format name Pillow lacks (AVIF on old builds) is left out
+    return tuple(f for f in _DECODABLE if f in Image.OPEN)
+
+
+def _other_format(data: bytes) -> str:
+    """``unsupported`` for images Pillow knows but we do not decode (EPS, PSD, ...), ``not_image`` otherwise."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)):
+                return "unsupported"
+    except Exception:
+        if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypmsf1", b"ftyphevc"):
+            return "unsupported"  # HEIC from iPhones: an image, just not one Pillow reads without a plugin
+        return "not_image"
+
+
+class FileStore:
+    """Bytes of recently received pictures (bounded LRU), so one dialogue downloads each photo once.
+
+    A miss is not an error: the file is fetched again by ``file_id`` (Telegram keeps files for a long time), or read
+    from the local result copy or the gallery folder.
+    """
+
+    def __init__(self, styles_dir: Path, limit_bytes: int = 96 * 1024 * 1024) -> None:
+        self.styles_dir = Path(styles_dir)
+        self.limit_bytes = limit_bytes
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+
+    def _remember(self, key: str, data: bytes) -> None:
+        if key in self._items:
+            self._size -= len(self._items.pop(key))
+        if len(data) > self.limit_bytes:
+            return
+        self._items[key] = data
+        self._size += len(data)
+        while self._size > self.limit_bytes:
+            _, old = self._items.popitem(last=False)
+            self._size -= len(old)
+
+    def _recall(self, key: str | None) -> bytes | None:
+        if key and key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        return None
+
+    async def receive(self, bot: Bot, message: Message, max_pixels: int) -> ImageRef:
+        """The picture in ``message``, downloaded and checked; ``InputRejected`` says why it cannot be used."""
+        if message.photo:
+            item = message.photo[-1]  # the largest size Telegram made
+        elif message.document:
+            item = message.document
+            mime = (item.mime_type or "").lower()
+            suffix = Path(item.file_name or "").suffix.lower()
+            if not (mime.startswith("image/") or suffix in IMAGE_SUFFIXES):
+                raise InputRejected("not_image_document")
+        else:
+            raise InputRejected("not_image")
+        if item.file_size is not None and item.file_size > MAX_DOWNLOAD_BYTES:
+            raise InputRejected("file_too_big")
+        ref = ImageRef(file_id=item.file_id, unique_id=item.file_unique_id)
+        data = await self._download(bot, item.file_id)
+        try:
+            await asyncio.to_thread(probe, data, max_pixels)
+        except ImageError as exc:
+            raise InputRejected(exc.code) from None
+        self._remember(item.file_unique_id, data)
+        return ref
+
+    async def read(self, bot: Bot, ref: ImageRef) -> bytes:
+        """The bytes behind a reference: cache, local copy, gallery file or a fresh download."""
+        cached = self._recall(ref.unique_id)
+        if cached is not None:
+            return cached
+        if ref.gallery:
+            style = registry.GALLERY.get(ref.gallery)
+            if style is None:
+                raise InputRejected("input_expired")
+            return await asyncio.to_thread((self.styles_dir / style.file.path).read_bytes)
+        if ref.path and Path(ref.path).is_file():
+            return await asyncio.to_thread(Path(ref.path).read_bytes)
+        if not ref.file_id:
+            raise InputRejected("input_expired")
+        data = await self._download(bot, ref.file_id)
+        if ref.unique_id:
+            self._remember(ref.unique_id, data)
+        return data
+
+    @staticmethod
+    async def _download(bot: Bot, file_id: str) -> bytes:
+        try:
+            file = await bot.get_file(file_id)
+            if file.file_size is not None and file.file_size > MAX_DOWNLOAD_BYTES:
+                raise InputRejected("file_too_big")
+            if not file.file_path:
+                raise InputRejected("download_failed")
+            buffer = io.BytesIO()
+            await bot.download_file(file.file_path, destination=buffer, timeout=120)
+        except TelegramBadRequest as exc:
+            raise InputRejected("file_too_big" if "too big" in str(exc).lower() else "download_failed") from None
+        except (TimeoutError, TelegramAPIError, aiohttp.ClientError, OSError):
+            raise InputRejected("download_failed") from None
+        return buffer.getvalue()

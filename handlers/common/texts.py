@@ -1,0 +1,115 @@
+"""Words the bot says that depend on data: error codes, model and style titles, option summaries, durations.
+
+Every string goes through gettext; titles of models, presets and gallery styles come from the registry, which keeps
+a Russian and an English title for each (so adding a model does not touch the catalogs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import lazy_gettext as __
+from aiogram.utils.i18n.context import get_i18n
+
+from ml_models import registry
+
+# Every code the engine, the image checks or the job layer can report, with what the user should do about it.
+_ERRORS = {
+    "empty": __("The file is empty. Please send the picture again."),
+    "not_image": __("This file is not a picture I can read. Please send a photo (JPEG, PNG or WebP)."),
+    "truncated": __("The picture looks damaged or was not uploaded completely. Please send it again."),
+    "animated": __("Animated pictures are not supported. Please send a still photo."),
+    "too_many_pixels": __("The picture has too many pixels for me. Please send a smaller one."),
+    "bad_aspect": __("The picture is too long and narrow. Please send one closer to a rectangle (at most 20:1)."),
+    "unsupported": __("This picture format is not supported. Please send a JPEG, PNG or WebP photo."),
+    "weights_missing": __("This model is not installed on the server right now. Please choose another one."),
+    "bad_checkpoint": __("This model's files on the server are damaged. Please choose another one."),
+    "bad_request": __("Something in the chosen options is not valid. Please start again from the menu."),
+    "too_large": __("The picture is too large for this model. Choose the standard size or send a smaller photo."),
+    "cancelled": __("The job was cancelled."),
+    "worker_died": __("The worker crashed while processing your picture. Please try again, maybe at the standard "
+                      "size."),
+    "timeout": __("Processing took too long and was stopped. Please try the standard size or a faster model."),
+    "interrupted": __("The bot is restarting. Your picture is saved and will be finished after the restart."),
+    "worker_unavailable": __("The image workers are not available right now. Please try again later."),
+    "internal_error": __("Something went wrong on my side. Please try again."),
+    "engine_error": __("Something went wrong while processing your picture. Please try again."),
+    "file_too_big": __("The file is larger than 20 MB, and bots cannot download bigger files. Please send a smaller "
+                       "one or send it as a photo."),
+    "download_failed": __("I could not download the file from Telegram. Please send it again."),
+    "not_image_document": __("This file is not a picture. Please send a photo or an image file (JPEG, PNG, WebP)."),
+    "input_expired": __("I no longer have the picture from that request. Please send it again."),
+}
+
+
+def error_text(code: str) -> str:
+    """The localised explanation for an error code; unknown codes get a generic line rather than nothing."""
+    text = _ERRORS.get(code)
+    return str(text) if text is not None else _("Something went wrong ({code}). Please try again.").format(code=code)
+
+
+def known_error_codes() -> set[str]:
+    return set(_ERRORS)
+
+
+def language() -> str:
+    """The locale of the update being handled (set by the i18n middleware, or by the job tracker)."""
+    return get_i18n().current_locale
+
+
+def title(item: Any) -> str:
+    """A registry item's title (model, preset, option, gallery style) in the current language."""
+    return getattr(item, f"title_{language()}", None) or item.title_en
+
+
+def description(spec: registry.ModelSpec) -> str:
+    return getattr(spec, f"description_{language()}", None) or spec.description_en
+
+
+def preset_title(model_id: str, preset_id: str | None) -> str:
+    spec = registry.get(model_id)
+    if preset_id:
+        return f"{title(spec)}: {title(spec.preset(preset_id))}"
+    return title(spec)
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    if seconds < 10:
+        return _("{n:.1f} s").format(n=seconds)
+    if seconds < 90:
+        return _("{n} s").format(n=round(seconds))
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return _("{m} min {s} s").format(m=minutes, s=rest)
+    hours, minutes = divmod(minutes, 60)
+    return _("{h} h {m} min").format(h=hours, m=minutes)
+
+
+def percent(value: float) -> str:
+    return f"{round(float(value) * 100)}%"
+
+
+def options_summary(model_id: str, options: dict[str, Any], style_weights: list[float] | None = None) -> str:
+    """A short line such as ``strength 75% · colours kept · HD · blend 70/30``."""
+    spec = registry.get(model_id)
+    names = {opt.name for opt in spec.options}
+    parts = []
+    if "strength" in names:
+        parts.append(_("strength {value}").format(value=percent(options.get("strength", 1.0))))
+    if "preserve_colors" in names and options.get("preserve_colors"):
+        parts.append(_("colours kept"))
+    if "size" in names:
+        parts.append(_("HD") if options.get("size") == "hd" else _("standard size"))
+    if style_weights and len(style_weights) > 1:
+        parts.append(_("blend {first}/{second}").format(first=round(style_weights[0] * 100),
+                                                        second=round(style_weights[1] * 100)))
+    return " · ".join(parts)
+
+
+def progress_bar(done: int, total: int, width: int = 10) -> str:
+    total = max(1, int(total))
+    done = min(max(0, int(done)), total)
+    filled = round(width * done / total)
+    return "▰" * filled + "▱" * (width - filled) + f" {round(100 * done / total)}%"

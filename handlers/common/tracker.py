@@ -1,0 +1,375 @@
+"""From a finished dialogue to a delivered picture: submit the job, keep one status message honest, send the result.
+
+The tracker lives for the whole process and follows each job in its own task, so handlers return at once and a user
+can press /cancel while their picture is being painted. It is also what picks up jobs journaled before a restart:
+those are followed exactly like fresh ones, with a new status message saying the bot is back.
+
+One status message per job is edited at most once per ``STATUS_EDIT_INTERVAL`` seconds (Telegram rate-limits edits;
+the newest text is kept and shown when the interval has passed). It turns into the error line when a job fails and
+is deleted when the result arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, StorageKey
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
+from aiogram.utils.chat_action import ChatActionSender
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from jobs import Cancelled, Done, Failed, Job, Progress, QueueBusy, Queued, Started
+from keyboards import menu as menu_kb
+from keyboards import results as results_kb
+from ml_models import registry
+from ml_models.api import JobRequest, JobResult
+from ml_models.errors import EngineError
+from ml_models.images import telegram_photo_ok
+
+from .dialogue import LastResult, Recipe
+from .files import FileStore, InputRejected
+from .texts import duration, error_text, options_summary, preset_title, progress_bar
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Order:
+    """What the user asked for and how to deliver it."""
+
+    recipe: Recipe
+    chat_id: int
+    user_id: int
+    language: str
+    rid: int  # result number, carried by the buttons under the result
+    as_file: bool = False
+
+
+class StatusMessage:
+    """One message that tells the truth about a job, edited no more often than ``interval`` seconds."""
+
+    def __init__(self, bot: Bot, chat_id: int, message_id: int, text: str, interval: float) -> None:
+        self.bot = bot
+        self.chat_id = chat_id
+        self.message_id = message_id
+        self.interval = interval
+        self._shown = text
+        self._wanted = text
+        self._markup: InlineKeyboardMarkup | None = None
+        self._last_edit = time.monotonic()
+        self._flush_task: asyncio.Task | None = None
+        self.edits = 0
+
+    async def show(self, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+        """Show ``text`` now if the interval allows, else as soon as it does (newer text replaces older)."""
+        self._wanted, self._markup = text, markup
+        if self._flush_task is not None:
+            return
+        wait = self.interval - (time.monotonic() - self._last_edit)
+        if wait <= 0:
+            await self._flush()
+        else:
+            self._flush_task = asyncio.create_task(self._flush_later(wait))
+
+    async def _flush_later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._flush_task = None
+        await self._flush()
+
+    async def _flush(self) -> None:
+        if self._wanted == self._shown:
+            return
+        text = self._wanted
+        try:
+            await self.bot.edit_message_text(text=text, chat_id=self.chat_id, message_id=self.message_id,
+                                             reply_markup=self._markup)
+            self.edits += 1
+        except TelegramRetryAfter as exc:  # flood control: try again later with whatever is newest then
+            self._last_edit = time.monotonic() + exc.retry_after
+            return
+        except TelegramBadRequest as exc:
+            if "not modified" not in str(exc):
+                log.debug("status edit failed: %s", exc)
+        self._shown = text
+        self._last_edit = time.monotonic()
+
+    async def finish(self, text: str | None, markup: InlineKeyboardMarkup | None = None) -> None:
+        """Final state: replaced by ``text`` right away (interval ignored), or deleted when ``text`` is None."""
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+            self._flush_task = None
+        try:
+            if text is None:
+                await self.bot.delete_message(chat_id=self.chat_id, message_id=self.message_id)
+            else:
+                await self.bot.edit_message_text(text=text, chat_id=self.chat_id, message_id=self.message_id,
+                                                 reply_markup=markup)
+                self.edits += 1
+        except TelegramAPIError as exc:
+            log.debug("status finish failed: %s", exc)
+            if text is not None:
+                await self.bot.send_message(self.chat_id, text, reply_markup=markup)
+
+
+class JobTracker:
+    """Submits jobs, follows them in background tasks and delivers what they produce."""
+
+    def __init__(self, *, bot: Bot, executor: Any, storage: BaseStorage, isolation: BaseEventIsolation, i18n: I18n,
+                 files: FileStore, results_dir: Path, status_interval: float, can_upscale: bool = True) -> None:
+        self.bot = bot
+        self.executor = executor
+        self.storage = storage
+        self.isolation = isolation
+        self.i18n = i18n
+        self.files = files
+        self.results_dir = Path(results_dir)
+        self.status_interval = status_interval
+        self.can_upscale = can_upscale
+        self._tasks: set[asyncio.Task] = set()
+
+    # ------------------------------------------------------------------------------------------------ submitting
+
+    async def submit(self, order: Order) -> bool:
+        """Queue the job and start following it; on refusal tell the user why. True when the job was accepted."""
+        try:
+            request = await self._request(order.recipe)
+        except InputRejected as exc:
+            await self.bot.send_message(order.chat_id, error_text(exc.code), reply_markup=menu_kb.home())
+            return False
+        job = Job(request=request, chat_id=order.chat_id, user_id=order.user_id, language=order.language,
+                  content_file_id=order.recipe.content.file_id if order.recipe.content else None,
+                  style_file_ids=[s.file_id for s in order.recipe.styles if s.file_id],
+                  meta={"recipe": order.recipe.dump(), "rid": order.rid, "as_file": order.as_file})
+        try:
+            handle = await self.executor.submit(job)
+        except QueueBusy as busy:
+            await self.bot.send_message(order.chat_id, _busy_text(busy), reply_markup=menu_kb.home())
+            return False
+        except EngineError as exc:  # refused before queueing (too many pixels for the model, ...)
+            await self.bot.send_message(order.chat_id, "❌ " + error_text(exc.code), reply_markup=menu_kb.home())
+            return False
+        status = await self.bot.send_message(order.chat_id, _("⏳ Your picture is in the queue…"),
+                                             reply_markup=menu_kb.job_status())
+        self._follow(handle, job, status)
+        log.info("job %s submitted for user %s: %s", job.id, job.user_id, request.describe())
+        return True
+
+    async def _request(self, recipe: Recipe) -> JobRequest:
+        if recipe.content is None or recipe.model is None:
+            raise InputRejected("input_expired")
+        content = await self.files.read(self.bot, recipe.content)
+        styles = [await self.files.read(self.bot, ref) for ref in recipe.styles]
+        spec = registry.get(recipe.model)
+        allowed = {opt.name for opt in spec.options}
+        options = {k: v for k, v in recipe.options.items() if k in allowed}
+        return JobRequest(model=recipe.model, content=content, preset=recipe.preset, styles=styles,
+                          style_weights=list(recipe.weights) if styles else [], options=options)
+
+    async def resume_unfinished(self) -> int:
+        """Re-fetch the photos of jobs journaled before a restart and follow them again."""
+        resumed = 0
+        for job in await self.executor.unfinished():
+            with self.i18n.context(), self.i18n.use_locale(job.language or self.i18n.default_locale):
+                recipe = Recipe.load(job.meta.get("recipe"))
+                try:
+                    if recipe is None:
+                        raise InputRejected("input_expired")
+                    fresh = await self._request(recipe)
+                    job.request.content, job.request.styles = fresh.content, fresh.styles
+                    handle = await self.executor.resume(job)
+                except (InputRejected, EngineError, QueueBusy) as exc:
+                    log.warning("cannot resume job %s: %s", job.id, exc)
+                    code = exc.code if isinstance(exc, InputRejected | EngineError) else "worker_unavailable"
+                    with contextlib.suppress(Exception):  # forget it, or it would be retried at every start
+                        await self.executor.discard(job, code, str(exc))
+                    with contextlib.suppress(TelegramAPIError):
+                        await self.bot.send_message(
+                            job.chat_id, _("I was restarted and could not finish your picture: {reason}").format(
+                                reason=error_text(code)), reply_markup=menu_kb.home())
+                    continue
+                try:
+                    status = await self.bot.send_message(
+                        job.chat_id, _("♻️ I was restarted. Your picture is back in the queue…"),
+                        reply_markup=menu_kb.job_status())
+                except TelegramAPIError as exc:
+                    log.warning("cannot reach chat %s for resumed job %s: %s", job.chat_id, job.id, exc)
+                    status = None
+                self._follow(handle, job, status)
+                resumed += 1
+        if resumed:
+            log.info("resumed %d unfinished job(s)", resumed)
+        return resumed
+
+    # ------------------------------------------------------------------------------------------------ following
+
+    def _follow(self, handle: Any, job: Job, status: Message | None) -> None:
+        task = asyncio.create_task(self._run(handle, job, status), name=f"job-{job.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, handle: Any, job: Job, status_message: Message | None) -> None:
+        with self.i18n.context(), self.i18n.use_locale(job.language or self.i18n.default_locale):
+            status = (StatusMessage(self.bot, job.chat_id, status_message.message_id, status_message.text or "",
+                                    self.status_interval) if status_message else None)
+            try:
+                await self._consume(handle, job, status)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("delivering job %s failed", job.id)
+                with contextlib.suppress(Exception):
+                    await self.bot.send_message(job.chat_id, "❌ " + error_text("internal_error"),
+                                                reply_markup=menu_kb.home())
+
+    async def _consume(self, handle: Any, job: Job, status: StatusMessage | None) -> None:
+        async with AsyncExitStack() as working:
+            async for event in handle.events():
+                if isinstance(event, Queued):
+                    await _show(status, _queued_text(event), menu_kb.job_status())
+                elif isinstance(event, Started):
+                    await _show(status, _("🎨 Working on your picture…"), menu_kb.job_status())
+                    await working.enter_async_context(ChatActionSender.upload_photo(chat_id=job.chat_id,
+                                                                                    bot=self.bot))
+                elif isinstance(event, Progress):
+                    text = _("🎨 Working on your picture…") + "\n" + progress_bar(event.done, event.total)
+                    await _show(status, text, menu_kb.job_status())
+                elif isinstance(event, Done):
+                    await working.aclose()
+                    await self._deliver(job, event.result, status)
+                elif isinstance(event, Failed):
+                    log.info("job %s failed: %s %s", job.id, event.code, event.message)
+                    if status:
+                        markup = None if event.code == "interrupted" else menu_kb.home()
+                        await status.finish("❌ " + error_text(event.code), markup)
+                elif isinstance(event, Cancelled) and status:
+                    await status.finish(_("✖️ The job was cancelled."), menu_kb.home())
+
+    async def _deliver(self, job: Job, result: JobResult, status: StatusMessage | None) -> None:
+        recipe = Recipe.load(job.meta.get("recipe")) or Recipe(kind="own", model=job.request.model)
+        rid = int(job.meta.get("rid", 0))
+        as_document = (recipe.kind == "upscale" or bool(job.meta.get("as_file"))
+                       or not telegram_photo_ok(result.width, result.height, len(result.image)))
+        path = await asyncio.to_thread(self._keep_result, job, rid, result)
+        markup = _result_markup(recipe, rid, as_document, self.can_upscale)
+        caption = result_caption(recipe, result)
+        document = BufferedInputFile(result.image, filename=_file_name(recipe, rid, result.mime))
+        if status:
+            await status.finish(None)
+        if as_document:
+            sent = await self.bot.send_document(job.chat_id, document, caption=caption, reply_markup=markup)
+            file_id = sent.document.file_id if sent.document else None
+        else:
+            try:
+                sent = await self.bot.send_photo(job.chat_id, document, caption=caption, reply_markup=markup)
+            except TelegramBadRequest as exc:  # Telegram's photo checks are stricter than documented: a file then
+                log.info("photo refused (%s); sending job %s as a document", exc, job.id)
+                markup = _result_markup(recipe, rid, True, self.can_upscale)
+                sent = await self.bot.send_document(job.chat_id, document, caption=caption, reply_markup=markup)
+                as_document = True
+            file_id = (sent.photo[-1].file_id if sent.photo else sent.document.file_id if sent.document else None)
+        last = LastResult(rid=rid, recipe=recipe, path=str(path) if path else None, file_id=file_id,
+                          mime=result.mime, sent_as_document=as_document)
+        await self._remember(job, last)
+        log.info("job %s delivered to %s: %dx%d %s in %.1fs", job.id, job.chat_id, result.width, result.height,
+                 "document" if as_document else "photo", result.seconds)
+
+    def _keep_result(self, job: Job, rid: int, result: JobResult) -> Path | None:
+        """A copy of the last result per user, for "send as file" and "upscale this" (older copies are removed)."""
+        try:
+            self.results_dir.mkdir(parents=True, exist_ok=True)
+            for old in self.results_dir.glob(f"{job.user_id}-*"):
+                old.unlink(missing_ok=True)
+            path = self.results_dir / f"{job.user_id}-{rid}{_suffix(result.mime)}"
+            path.write_bytes(result.image)
+            return path
+        except OSError as exc:
+            log.warning("cannot keep the result of job %s: %s", job.id, exc)
+            return None
+
+    async def _remember(self, job: Job, last: LastResult) -> None:
+        key = StorageKey(bot_id=self.bot.id, chat_id=job.chat_id, user_id=job.user_id)
+        async with self.isolation.lock(key):
+            data = await self.storage.get_data(key)
+            current = LastResult.load(data.get("last"))
+            if current is None or current.rid <= last.rid:  # results of two jobs may arrive out of order
+                data["last"] = last.dump()
+                await self.storage.set_data(key, data)
+
+    async def close(self) -> None:
+        """Stop following (the executor journals what did not finish)."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def active(self) -> int:
+        return len(self._tasks)
+
+
+async def _show(status: StatusMessage | None, text: str, markup: InlineKeyboardMarkup) -> None:
+    if status is not None:
+        await status.show(text, markup)
+
+
+def _queued_text(event: Queued) -> str:
+    if event.position <= 1:
+        text = _("⏳ You are next in the queue.")
+    else:
+        text = _("⏳ You are number {position} in the queue.").format(position=event.position)
+    if event.eta_s:
+        text += "\n" + _("Ready in about {eta}.").format(eta=duration(event.eta_s))
+    return text
+
+
+def _busy_text(busy: QueueBusy) -> str:
+    if busy.reason == "user_limit":
+        return _("⏳ You already have a picture in the works. Wait for it, or press /cancel to stop it.")
+    if busy.reason == "stopping":
+        return _("⏳ I am restarting right now. Please send your request again in a minute.")
+    return _("⏳ I am very busy right now: you would be number {position} in the queue, and the queue is full. "
+             "Please try again in a few minutes.").format(position=busy.position)
+
+
+def result_caption(recipe: Recipe, result: JobResult) -> str:
+    model = recipe.model or ""
+    parts = [preset_title(model, recipe.preset) if model in registry.MODELS else model]
+    if recipe.kind == "upscale":
+        parts.append(f"{result.width}×{result.height}")
+    elif model in registry.MODELS:
+        summary = options_summary(model, recipe.options, recipe.weights)
+        if summary:
+            parts.append(summary)
+    parts.append("⏱ " + duration(result.seconds))
+    return " · ".join(parts)
+
+
+def _result_markup(recipe: Recipe, rid: int, as_document: bool, can_upscale: bool) -> InlineKeyboardMarkup:
+    spec = registry.MODELS.get(recipe.model or "")
+    restyle = recipe.kind in ("own", "ready")
+    return results_kb.actions(
+        rid,
+        strength=restyle and spec is not None and any(o.name == "strength" for o in spec.options),
+        restyle=restyle,
+        upscale=can_upscale and recipe.kind != "upscale",
+        as_file=not as_document,
+    )
+
+
+def _suffix(mime: str) -> str:
+    return ".png" if mime == "image/png" else ".jpg"
+
+
+def _file_name(recipe: Recipe, rid: int, mime: str) -> str:
+    name = "-".join(p for p in (recipe.model, recipe.preset) if p) or "result"
+    return f"{name}-{rid}{_suffix(mime)}"

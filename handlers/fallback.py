@@ -1,0 +1,75 @@
+"""Everything no other router took: answered in the context of the current step, never left in silence.
+
+A wrong kind of message in a step that waits for a picture gets "send a photo"; a message where buttons are
+expected gets "use the buttons"; a photo outside any dialogue is offered the modes that can use it; anything else
+gets the menu. A button from an old message gets a short notice on the button itself and the menu.
+"""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.filters import StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+
+from config import Settings
+from handlers.common import dialogue
+from handlers.common.dialogue import Recipe
+from handlers.common.files import FileStore
+from handlers.common.flow import SELF_ANSWERED, show_menu, stale_button, take_picture
+from handlers.states import BUTTON_STATES, PICTURE_STATES
+from keyboards import menu as menu_kb
+from ml_models.registry import Availability
+
+
+def _what_it_is(message: Message) -> str | None:
+    if message.sticker:
+        return _("Stickers cannot be used here.")
+    if message.video or message.animation or message.video_note:
+        return _("Videos and GIFs are not supported: I need a still picture.")
+    if message.voice or message.audio:
+        return _("I cannot do anything with sound.")
+    return None
+
+
+async def picture_expected(message: Message) -> None:
+    lines = [_what_it_is(message) or "",
+             _("I am waiting for a picture: send it as a photo, or as a file (JPEG, PNG or WebP). "
+               "Press /cancel to stop.")]
+    await message.answer("\n".join(line for line in lines if line), reply_markup=menu_kb.cancel())
+
+
+async def buttons_expected(message: Message) -> None:
+    await message.answer(_("Please choose one of the buttons above, or press /cancel to stop."),
+                         reply_markup=menu_kb.cancel())
+
+
+async def photo_outside_dialogue(message: Message, state: FSMContext, bot: Bot, files: FileStore,
+                                 settings: Settings, availability: Availability) -> None:
+    ref = await take_picture(message, bot, files, settings)
+    if ref is None:
+        return
+    await dialogue.reset(state)
+    await dialogue.save_draft(state, Recipe(kind="photo", content=ref))
+    await message.answer(_("Nice picture! What shall I do with it?"), reply_markup=menu_kb.photo_first(availability))
+
+
+async def unknown_command(message: Message, bot: Bot, availability: Availability) -> None:
+    await show_menu(bot, message.chat.id, availability, _("I do not know this command. Here is the menu:"))
+
+
+async def anything_else(message: Message, bot: Bot, availability: Availability) -> None:
+    text = _what_it_is(message) or _("I did not understand that.")
+    await show_menu(bot, message.chat.id, availability, text + "\n" + _("Choose what to do:"))
+
+
+def router() -> Router:
+    r = Router(name="fallback")
+    r.message.register(picture_expected, StateFilter(*PICTURE_STATES))
+    r.message.register(buttons_expected, StateFilter(*BUTTON_STATES))
+    r.message.register(photo_outside_dialogue, F.photo | F.document)
+    r.message.register(unknown_command, F.text.startswith("/"))
+    r.message.register(anything_else)
+    r.callback_query.register(stale_button, flags=SELF_ANSWERED)
+    return r

@@ -1,0 +1,43 @@
+"""/language: Русский or English. The choice is stored in FSM data and beats the Telegram app's language."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from handlers.common.flow import chat_id_of, edit_quietly, show_menu
+from handlers.common.texts import language
+from keyboards import language as language_kb
+from keyboards.callbacks import LanguageCb, MenuCb
+from ml_models.registry import Availability
+
+PROMPT = "Выберите язык · Choose your language"  # both languages at once: the reader may not read the current one
+
+
+async def language_command(message: Message) -> None:
+    await message.answer(PROMPT, reply_markup=language_kb.languages(language()))
+
+
+async def language_button(query: CallbackQuery, bot: Bot) -> None:
+    await bot.send_message(chat_id_of(query), PROMPT, reply_markup=language_kb.languages(language()))
+
+
+async def language_chosen(query: CallbackQuery, callback_data: LanguageCb, state: FSMContext, bot: Bot, i18n: I18n,
+                          availability: Availability) -> None:
+    code = callback_data.code if callback_data.code in i18n.available_locales else i18n.default_locale
+    await state.update_data(locale=code)
+    await edit_quietly(query.message, markup=None)
+    with i18n.use_locale(code):
+        await show_menu(bot, chat_id_of(query), availability, _("Done, I will speak English now."))
+
+
+def router() -> Router:
+    r = Router(name="language")
+    r.message.register(language_command, Command("language"))
+    r.callback_query.register(language_button, MenuCb.filter(F.action == "language"))
+    r.callback_query.register(language_chosen, LanguageCb.filter())
+    return r

@@ -1,0 +1,228 @@
+"""Own style: algorithm → photo → style picture (or gallery) → options → Go.
+
+The draft recipe grows one step at a time in FSM data. A photo sent before choosing the mode, or the "same photo,
+another style" button, enters this dialogue with the photo already in the draft and skips the photo step.
+"""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from config import Settings
+from handlers.common import dialogue
+from handlers.common.dialogue import ImageRef, Recipe
+from handlers.common.files import FileStore
+from handlers.common.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
+from handlers.common.gallery import Gallery, Tile
+from handlers.common.texts import description, options_summary, title
+from handlers.common.tracker import JobTracker
+from handlers.states import OwnStyle
+from keyboards import menu as menu_kb
+from keyboards import own_style as own_kb
+from keyboards.callbacks import AlgorithmCb, GalleryCb, MenuCb, OptionCb, PhotoFirstCb, StyleSourceCb
+from ml_models import registry
+from ml_models.registry import Availability
+
+ALGORITHMS = ("microast", "adain", "gatys")
+
+
+def installed_algorithms(availability: Availability) -> list[registry.ModelSpec]:
+    return [registry.get(m) for m in ALGORITHMS if m in availability.models]
+
+
+# ------------------------------------------------------------------------------------------------ 1. algorithm
+
+
+async def open_own_style(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability) -> None:
+    await dialogue.reset(state)
+    await offer_algorithms(bot, chat_id_of(query), state, availability, content=None)
+
+
+async def own_style_for_photo(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability) -> None:
+    """The photo sent outside a dialogue becomes the content."""
+    draft = await dialogue.draft(state)
+    await offer_algorithms(bot, chat_id_of(query), state, availability, content=draft.content if draft else None)
+
+
+async def offer_algorithms(bot: Bot, chat_id: int, state: FSMContext, availability: Availability,
+                           content: ImageRef | None) -> None:
+    models = installed_algorithms(availability)
+    if not models:
+        await show_menu(bot, chat_id, availability, _("No style model is installed right now."))
+        return
+    await dialogue.save_draft(state, Recipe(kind="own", content=content))
+    await state.set_state(OwnStyle.algorithm)
+    lines = [_("Choose the algorithm:")] + [f"• <b>{title(spec)}</b>: {description(spec)}" for spec in models]
+    await bot.send_message(chat_id, "\n".join(lines), reply_markup=own_kb.algorithms(models))
+
+
+async def algorithm_chosen(query: CallbackQuery, callback_data: AlgorithmCb, state: FSMContext, bot: Bot,
+                           availability: Availability, gallery: Gallery) -> None:
+    chat_id = chat_id_of(query)
+    if callback_data.model not in availability.models or callback_data.model not in ALGORITHMS:
+        await show_menu(bot, chat_id, availability, _("This model is not installed right now."))
+        return
+    draft = await dialogue.draft(state) or Recipe(kind="own")
+    prefs = await dialogue.prefs(state)
+    spec = registry.get(callback_data.model)
+    draft.model = spec.id
+    draft.options = spec.validate_options({"size": prefs.size} if _has_option(spec, "size") else {})
+    await dialogue.save_draft(state, draft)
+    await edit_quietly(query.message)
+    if draft.content is not None:
+        await ask_for_style(bot, chat_id, state, gallery, second=False)
+        return
+    await state.set_state(OwnStyle.photo)
+    await bot.send_message(chat_id, _("<b>{model}</b>. Now send me the photo you want to turn into art "
+                                      "(as a photo, or as a file for full quality).").format(model=title(spec)),
+                           reply_markup=menu_kb.cancel())
+
+
+# ------------------------------------------------------------------------------------------------ 2. photo
+
+
+async def photo_received(message: Message, state: FSMContext, bot: Bot, files: FileStore, settings: Settings,
+                         gallery: Gallery) -> None:
+    ref = await take_picture(message, bot, files, settings)
+    if ref is None:
+        return
+    draft = await dialogue.draft(state) or Recipe(kind="own")
+    draft.content = ref
+    await dialogue.save_draft(state, draft)
+    await ask_for_style(bot, message.chat.id, state, gallery, second=False)
+
+
+# ------------------------------------------------------------------------------------------------ 3. style
+
+
+async def ask_for_style(bot: Bot, chat_id: int, state: FSMContext, gallery: Gallery, second: bool) -> None:
+    await state.set_state(OwnStyle.second_style if second else OwnStyle.style)
+    if second:
+        text = _("Send the second style picture, or pick one from the gallery.")
+    else:
+        text = _("Now send a picture whose style you like (a painting, a drawing, a pattern), "
+                 "or pick one from the gallery.")
+    await bot.send_message(chat_id, text, reply_markup=own_kb.style_source(bool(gallery.styles())))
+
+
+async def gallery_opened(query: CallbackQuery, bot: Bot, gallery: Gallery) -> None:
+    styles = gallery.styles()
+    chat_id = chat_id_of(query)
+    tiles = [Tile(number=n, source=gallery.style_path(s.id), title=title(s), key=f"style-{s.id}")
+             for n, s in enumerate(styles, start=1)]
+    await gallery.send_album(bot, chat_id, tiles)
+    await bot.send_message(chat_id, _("Pick a style by its number:"), reply_markup=own_kb.gallery_picker(styles))
+
+
+async def style_received(message: Message, state: FSMContext, bot: Bot, files: FileStore,
+                         settings: Settings) -> None:
+    ref = await take_picture(message, bot, files, settings)
+    if ref is not None:
+        await _add_style(message.chat.id, bot, state, ref, second=await _is_second(state))
+
+
+async def gallery_style_chosen(query: CallbackQuery, callback_data: GalleryCb, state: FSMContext, bot: Bot,
+                               gallery: Gallery) -> None:
+    if gallery.style_path(callback_data.style) is None:
+        await bot.send_message(chat_id_of(query), _("This style is not available any more. Pick another one."))
+        return
+    await _add_style(chat_id_of(query), bot, state, ImageRef(gallery=callback_data.style),
+                     second=await _is_second(state))
+
+
+async def _is_second(state: FSMContext) -> bool:
+    return await state.get_state() == OwnStyle.second_style.state
+
+
+async def _add_style(chat_id: int, bot: Bot, state: FSMContext, ref: ImageRef, second: bool) -> None:
+    draft = await dialogue.draft(state)
+    if draft is None or draft.model is None:
+        await dialogue.reset(state)
+        await bot.send_message(chat_id, _("Let's start again: press /start."))
+        return
+    if second and draft.styles:
+        draft.styles = [draft.styles[0], ref]
+        draft.weights = [0.5, 0.5]
+    else:
+        draft.styles, draft.weights = [ref], [1.0]
+    await dialogue.save_draft(state, draft)
+    await state.set_state(OwnStyle.options)
+    await bot.send_message(chat_id, options_text(draft), reply_markup=options_markup(draft))
+
+
+# ------------------------------------------------------------------------------------------------ 4. options
+
+
+def options_text(draft: Recipe) -> str:
+    spec = registry.get(draft.model or "microast")
+    lines = [_("<b>{model}</b>: {summary}").format(model=title(spec),
+                                                   summary=options_summary(spec.id, draft.options, draft.weights))]
+    lines.append(_("Strength: how strongly the style is applied. Keep colours: keep the colours of your photo. "
+                   "HD: a larger picture, takes longer."))
+    if spec.max_styles > 1:
+        lines.append(_("You can also blend in a second style."))
+    lines.append(_("Press ▶️ Go! when ready."))
+    return "\n".join(lines)
+
+
+def options_markup(draft: Recipe):
+    spec = registry.get(draft.model or "microast")
+    second_share = draft.weights[1] if len(draft.weights) > 1 else 0.5
+    return own_kb.options(spec, draft.options, len(draft.styles), second_share)
+
+
+async def option_changed(query: CallbackQuery, callback_data: OptionCb, state: FSMContext, bot: Bot,
+                         gallery: Gallery, tracker: JobTracker) -> None:
+    draft = await dialogue.draft(state)
+    chat_id = chat_id_of(query)
+    if draft is None or draft.model is None or draft.content is None or not draft.styles:
+        await dialogue.reset(state)
+        await bot.send_message(chat_id, _("Let's start again: press /start."))
+        return
+    spec = registry.get(draft.model)
+    name, value = callback_data.name, callback_data.value
+    if name == "go":
+        await edit_quietly(query.message)
+        if not await start_job(draft, user=query.from_user, chat_id=chat_id, state=state, tracker=tracker):
+            await bot.send_message(chat_id, options_text(draft), reply_markup=options_markup(draft))
+        return
+    if name == "second" and spec.max_styles > 1:
+        await ask_for_style(bot, chat_id, state, gallery, second=True)
+        return
+    if name == "strength" and value.isdigit():
+        draft.options["strength"] = min(100, int(value)) / 100
+    elif name == "colors":
+        draft.options["preserve_colors"] = value == "1"
+    elif name == "size" and value in ("standard", "hd"):
+        draft.options["size"] = value
+    elif name == "blend" and value.isdigit() and len(draft.styles) > 1:
+        share = min(100, int(value)) / 100
+        draft.weights = [round(1 - share, 2), share]
+    elif name == "drop_second":
+        draft.styles, draft.weights = draft.styles[:1], [1.0]
+    draft.options = spec.validate_options(draft.options)
+    await dialogue.save_draft(state, draft)
+    await edit_quietly(query.message, options_text(draft), options_markup(draft))
+
+
+def _has_option(spec: registry.ModelSpec, name: str) -> bool:
+    return any(opt.name == name for opt in spec.options)
+
+
+def router() -> Router:
+    r = Router(name="own_style")
+    r.callback_query.register(open_own_style, MenuCb.filter(F.action == "own"))
+    r.callback_query.register(own_style_for_photo, PhotoFirstCb.filter(F.mode == "own"))
+    r.callback_query.register(algorithm_chosen, OwnStyle.algorithm, AlgorithmCb.filter())
+    r.message.register(photo_received, OwnStyle.photo, F.photo | F.document)
+    r.callback_query.register(gallery_opened, OwnStyle.style, StyleSourceCb.filter(F.action == "gallery"))
+    r.callback_query.register(gallery_opened, OwnStyle.second_style, StyleSourceCb.filter(F.action == "gallery"))
+    r.message.register(style_received, OwnStyle.style, F.photo | F.document)
+    r.message.register(style_received, OwnStyle.second_style, F.photo | F.document)
+    r.callback_query.register(gallery_style_chosen, OwnStyle.style, GalleryCb.filter())
+    r.callback_query.register(gallery_style_chosen, OwnStyle.second_style, GalleryCb.filter())
+    r.callback_query.register(option_changed, OwnStyle.options, OptionCb.filter())
+    return r

@@ -1,0 +1,122 @@
+"""Ready styles: an album of presets (Johnson paintings, CycleGAN painters) → pick one → send a photo.
+
+Each preset shows the painting it imitates when the gallery has it, otherwise a titled tile. Only presets whose
+weights are installed are offered.
+"""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from config import Settings
+from handlers.common import dialogue
+from handlers.common.dialogue import ImageRef, Recipe
+from handlers.common.files import FileStore
+from handlers.common.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
+from handlers.common.gallery import Gallery, Tile
+from handlers.common.texts import title
+from handlers.common.tracker import JobTracker
+from handlers.states import ReadyStyle
+from keyboards import menu as menu_kb
+from keyboards import ready_styles as ready_kb
+from keyboards.callbacks import MenuCb, PhotoFirstCb, PresetCb
+from ml_models import registry
+from ml_models.registry import Availability
+
+PRESET_MODELS = ("johnson", "cyclegan")
+
+
+def installed_presets(availability: Availability) -> list[tuple[registry.ModelSpec, registry.Preset]]:
+    out = []
+    for model_id in PRESET_MODELS:
+        spec = registry.get(model_id)
+        for preset_id in availability.models.get(model_id, ()):
+            out.append((spec, spec.preset(preset_id)))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ 1. pick a preset
+
+
+async def open_ready_styles(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability,
+                            gallery: Gallery) -> None:
+    await dialogue.reset(state)
+    await offer_presets(bot, chat_id_of(query), state, availability, gallery, content=None)
+
+
+async def ready_styles_for_photo(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability,
+                                 gallery: Gallery) -> None:
+    draft = await dialogue.draft(state)
+    await offer_presets(bot, chat_id_of(query), state, availability, gallery,
+                        content=draft.content if draft else None)
+
+
+async def offer_presets(bot: Bot, chat_id: int, state: FSMContext, availability: Availability, gallery: Gallery,
+                        content: ImageRef | None) -> None:
+    presets = installed_presets(availability)
+    if not presets:
+        await show_menu(bot, chat_id, availability, _("No ready style is installed right now."))
+        return
+    await dialogue.save_draft(state, Recipe(kind="ready", content=content))
+    await state.set_state(ReadyStyle.preset)
+    tiles = []
+    for number, (spec, preset) in enumerate(presets, start=1):
+        source = gallery.style_path(preset.style_image) if preset.style_image else None
+        tiles.append(Tile(number=number, source=source, title=title(preset), key=f"{spec.id}-{preset.id}"))
+    await gallery.send_album(bot, chat_id, tiles)
+    items = [(spec.id, preset.id, title(preset)) for spec, preset in presets]
+    await bot.send_message(chat_id, _("Pick a style by its number:"), reply_markup=ready_kb.presets(items))
+
+
+async def preset_chosen(query: CallbackQuery, callback_data: PresetCb, state: FSMContext, bot: Bot,
+                        availability: Availability, tracker: JobTracker) -> None:
+    chat_id = chat_id_of(query)
+    if callback_data.preset not in availability.models.get(callback_data.model, ()):
+        await show_menu(bot, chat_id, availability, _("This style is not installed right now."))
+        return
+    spec = registry.get(callback_data.model)
+    prefs = await dialogue.prefs(state)
+    draft = await dialogue.draft(state) or Recipe(kind="ready")
+    draft.kind, draft.model, draft.preset = "ready", spec.id, callback_data.preset
+    draft.options = spec.validate_options({"size": prefs.size} if any(o.name == "size" for o in spec.options)
+                                          else {})
+    await dialogue.save_draft(state, draft)
+    await edit_quietly(query.message)
+    if draft.content is not None:
+        if not await start_job(draft, user=query.from_user, chat_id=chat_id, state=state, tracker=tracker):
+            items = [(s.id, p.id, title(p)) for s, p in installed_presets(availability)]
+            await bot.send_message(chat_id, _("Pick a style by its number:"), reply_markup=ready_kb.presets(items))
+        return
+    await state.set_state(ReadyStyle.photo)
+    await bot.send_message(chat_id, _("<b>{style}</b>. Now send me the photo (as a photo, or as a file for full "
+                                      "quality).").format(style=title(spec.preset(callback_data.preset))),
+                           reply_markup=menu_kb.cancel())
+
+
+# ------------------------------------------------------------------------------------------------ 2. the photo
+
+
+async def photo_received(message: Message, state: FSMContext, bot: Bot, files: FileStore, settings: Settings,
+                         tracker: JobTracker) -> None:
+    ref = await take_picture(message, bot, files, settings)
+    if ref is None:
+        return
+    draft = await dialogue.draft(state)
+    if draft is None or draft.model is None:
+        await dialogue.reset(state)
+        await message.answer(_("Let's start again: press /start."))
+        return
+    draft.content = ref
+    await start_job(draft, user=message.from_user, chat_id=message.chat.id, state=state, tracker=tracker)
+
+
+def router() -> Router:
+    r = Router(name="ready_styles")
+    r.callback_query.register(open_ready_styles, MenuCb.filter(F.action == "ready"))
+    r.callback_query.register(ready_styles_for_photo, PhotoFirstCb.filter(F.mode == "ready"))
+    r.callback_query.register(preset_chosen, ReadyStyle.preset, PresetCb.filter())
+    r.message.register(photo_received, ReadyStyle.photo, F.photo | F.document)
+    return r

@@ -1,0 +1,77 @@
+"""After a result: another strength, the same photo with another style, upscale it, or the original as a file.
+
+The buttons carry the result's number. Only the newest result's buttons work (its recipe is the one kept in FSM
+data); a button under an older result is answered as such and leads to the menu.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiogram import Bot, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, FSInputFile
+
+from handlers.common import dialogue
+from handlers.common.dialogue import ImageRef, Recipe
+from handlers.common.flow import SELF_ANSWERED, chat_id_of, edit_quietly, stale_button, start_job
+from handlers.common.gallery import Gallery
+from handlers.common.texts import error_text
+from handlers.common.tracker import JobTracker
+from handlers.own_style import ask_for_style
+from handlers.ready_styles import offer_presets
+from handlers.upscale import offer_variants
+from keyboards import menu as menu_kb
+from keyboards import results as results_kb
+from keyboards.callbacks import ResultCb, ResultStrengthCb
+from ml_models.registry import Availability
+
+
+async def result_action(query: CallbackQuery, callback_data: ResultCb, state: FSMContext, bot: Bot,
+                        availability: Availability, gallery: Gallery) -> None:
+    last = await dialogue.last_result(state)
+    if last is None or last.rid != callback_data.rid:
+        await stale_button(query, bot, availability)
+        return
+    await query.answer()
+    chat_id = chat_id_of(query)
+    recipe = last.recipe
+    if callback_data.action == "strength":
+        await edit_quietly(query.message, markup=results_kb.strengths(last.rid, recipe.options.get("strength", 1.0)))
+    elif callback_data.action == "restyle" and recipe.kind == "own":
+        await dialogue.reset(state)
+        await dialogue.save_draft(state, Recipe(kind="own", model=recipe.model, content=recipe.content,
+                                                options=recipe.options))
+        await ask_for_style(bot, chat_id, state, gallery, second=False)
+    elif callback_data.action == "restyle":
+        await dialogue.reset(state)
+        await offer_presets(bot, chat_id, state, availability, gallery, content=recipe.content)
+    elif callback_data.action == "upscale":
+        await dialogue.reset(state)
+        await offer_variants(bot, chat_id, state, availability, ImageRef(file_id=last.file_id, path=last.path))
+    elif callback_data.action == "file":
+        if last.path and Path(last.path).is_file():
+            await bot.send_document(chat_id, FSInputFile(last.path, filename=Path(last.path).name),
+                                    reply_markup=menu_kb.home())
+        else:
+            await bot.send_message(chat_id, error_text("input_expired"), reply_markup=menu_kb.home())
+
+
+async def strength_chosen(query: CallbackQuery, callback_data: ResultStrengthCb, state: FSMContext, bot: Bot,
+                          availability: Availability, tracker: JobTracker) -> None:
+    last = await dialogue.last_result(state)
+    if last is None or last.rid != callback_data.rid:
+        await stale_button(query, bot, availability)
+        return
+    await query.answer()
+    recipe = last.recipe
+    recipe.options = {**recipe.options, "strength": min(100, max(0, callback_data.percent)) / 100}
+    await edit_quietly(query.message, markup=None)
+    await start_job(recipe, user=query.from_user, chat_id=chat_id_of(query), state=state, tracker=tracker)
+
+
+def router() -> Router:
+    r = Router(name="results")
+    r.callback_query.register(result_action, ResultCb.filter(), flags=SELF_ANSWERED)
+    r.callback_query.register(strength_chosen, ResultStrengthCb.filter(), flags=SELF_ANSWERED)
+    return r

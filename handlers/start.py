@@ -1,0 +1,65 @@
+"""/start, /help and the main menu: where every dialogue begins and where every dead end leads back to."""
+
+from __future__ import annotations
+
+import html
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from handlers.common import dialogue
+from handlers.common.flow import chat_id_of, show_menu
+from keyboards import menu as menu_kb
+from keyboards.callbacks import MenuCb
+from ml_models.registry import Availability
+
+
+def greeting(name: str) -> str:
+    return _("Hello, {name}! I turn photos into art.\n\n"
+             "🎨 <b>My own style</b>: send a photo and any picture whose style you like.\n"
+             "🖼 <b>Ready styles</b>: famous paintings and artists, one tap away.\n"
+             "🔍 <b>Upscale x4</b>: make a picture four times larger with restored detail.").format(name=name)
+
+
+def help_text() -> str:
+    return _("<b>How it works</b>\n"
+             "1. Choose a mode in the menu.\n"
+             "2. Send a photo: as a photo, or as a file to keep full quality (up to 20 MB).\n"
+             "3. For your own style, send a second picture (a painting, a pattern) or pick one from the gallery, "
+             "then adjust the strength, colours and size.\n"
+             "4. Wait a little: I show your place in the queue and the progress.\n\n"
+             "Under each result there are buttons to change the strength, try another style, upscale it or get it "
+             "as a file.\n\n"
+             "/start: the menu\n/cancel: stop whatever is going on\n/settings: default size, results as files\n"
+             "/language: Русский or English\n/help: this text")
+
+
+async def start(message: Message, state: FSMContext, availability: Availability) -> None:
+    await dialogue.reset(state)
+    name = html.escape(message.from_user.first_name) if message.from_user else ""
+    await message.answer(greeting(name), reply_markup=menu_kb.main_menu(availability))
+
+
+async def help_command(message: Message, availability: Availability) -> None:
+    await message.answer(help_text(), reply_markup=menu_kb.main_menu(availability))
+
+
+async def home_button(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability) -> None:
+    await dialogue.reset(state)
+    await show_menu(bot, chat_id_of(query), availability)
+
+
+async def help_button(query: CallbackQuery, bot: Bot, availability: Availability) -> None:
+    await bot.send_message(chat_id_of(query), help_text(), reply_markup=menu_kb.main_menu(availability))
+
+
+def router() -> Router:
+    r = Router(name="start")
+    r.message.register(start, CommandStart())
+    r.message.register(help_command, Command("help"))
+    r.callback_query.register(home_button, MenuCb.filter(F.action == "home"))
+    r.callback_query.register(help_button, MenuCb.filter(F.action == "help"))
+    return r

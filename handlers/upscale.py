@@ -1,0 +1,82 @@
+"""Upscale x4: send a photo → say whether it is a photo or a drawing → the result comes as a file (full quality)."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from config import Settings
+from handlers.common import dialogue
+from handlers.common.dialogue import ImageRef, Recipe
+from handlers.common.files import FileStore
+from handlers.common.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
+from handlers.common.tracker import JobTracker
+from handlers.states import Upscale
+from keyboards import menu as menu_kb
+from keyboards import upscale as upscale_kb
+from keyboards.callbacks import MenuCb, PhotoFirstCb, UpscaleCb
+from ml_models.registry import Availability
+
+
+async def open_upscale(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability) -> None:
+    await dialogue.reset(state)
+    chat_id = chat_id_of(query)
+    if "upscale" not in availability.models:
+        await show_menu(bot, chat_id, availability, _("Upscaling is not installed right now."))
+        return
+    await dialogue.save_draft(state, Recipe(kind="upscale", model="upscale"))
+    await state.set_state(Upscale.photo)
+    await bot.send_message(chat_id, _("Send me the picture to enlarge four times (as a photo, or as a file for full "
+                                      "quality). Pictures up to about 1000 pixels wide work best."),
+                           reply_markup=menu_kb.cancel())
+
+
+async def upscale_for_photo(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability) -> None:
+    draft = await dialogue.draft(state)
+    await offer_variants(bot, chat_id_of(query), state, availability, draft.content if draft else None)
+
+
+async def photo_received(message: Message, state: FSMContext, bot: Bot, files: FileStore, settings: Settings,
+                         availability: Availability) -> None:
+    ref = await take_picture(message, bot, files, settings)
+    if ref is not None:
+        await offer_variants(bot, message.chat.id, state, availability, ref)
+
+
+async def offer_variants(bot: Bot, chat_id: int, state: FSMContext, availability: Availability,
+                         content: ImageRef | None) -> None:
+    variants = availability.models.get("upscale")
+    if variants is None or content is None:
+        await dialogue.reset(state)
+        await show_menu(bot, chat_id, availability, _("Upscaling is not installed right now.") if variants is None
+                        else _("Let's start again: press /start."))
+        return
+    await dialogue.save_draft(state, Recipe(kind="upscale", model="upscale", content=content))
+    await state.set_state(Upscale.variant)
+    await bot.send_message(chat_id, _("What is in the picture?"), reply_markup=upscale_kb.variants(variants))
+
+
+async def variant_chosen(query: CallbackQuery, callback_data: UpscaleCb, state: FSMContext, bot: Bot,
+                         availability: Availability, tracker: JobTracker) -> None:
+    chat_id = chat_id_of(query)
+    draft = await dialogue.draft(state)
+    if draft is None or draft.content is None or callback_data.preset not in availability.models.get("upscale", ()):
+        await dialogue.reset(state)
+        await show_menu(bot, chat_id, availability)
+        return
+    draft.preset = callback_data.preset
+    await edit_quietly(query.message)
+    if not await start_job(draft, user=query.from_user, chat_id=chat_id, state=state, tracker=tracker):
+        await bot.send_message(chat_id, _("What is in the picture?"),
+                               reply_markup=upscale_kb.variants(availability.models["upscale"]))
+
+
+def router() -> Router:
+    r = Router(name="upscale")
+    r.callback_query.register(open_upscale, MenuCb.filter(F.action == "upscale"))
+    r.callback_query.register(upscale_for_photo, PhotoFirstCb.filter(F.mode == "upscale"))
+    r.message.register(photo_received, Upscale.photo, F.photo | F.document)
+    r.callback_query.register(variant_chosen, Upscale.variant, UpscaleCb.filter())
+    return r

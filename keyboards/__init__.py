@@ -1,0 +1,1 @@
+"""Inline keyboards, one module per feature, and the callback data they carry (``keyboards.callbacks``)."""

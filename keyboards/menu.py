@@ -1,0 +1,70 @@
+"""The main menu and the small keyboards shared by several features."""
+
+from __future__ import annotations
+
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from ml_models.registry import Availability
+
+from .callbacks import CancelCb, MenuCb, PhotoFirstCb
+
+ARBITRARY_MODELS = ("microast", "adain", "gatys")
+PRESET_MODELS = ("johnson", "cyclegan")
+
+
+def modes(availability: Availability) -> list[str]:
+    """Menu modes that have at least one installed model: own | ready | upscale."""
+    out = []
+    if any(m in availability.models for m in ARBITRARY_MODELS):
+        out.append("own")
+    if any(m in availability.models for m in PRESET_MODELS):
+        out.append("ready")
+    if "upscale" in availability.models:
+        out.append("upscale")
+    return out
+
+
+def _mode_title(mode: str) -> str:
+    return {"own": _("🎨 My own style"), "ready": _("🖼 Ready styles"), "upscale": _("🔍 Upscale x4")}[mode]
+
+
+def main_menu(availability: Availability) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for mode in modes(availability):
+        kb.button(text=_mode_title(mode), callback_data=MenuCb(action=mode))
+    kb.button(text=_("⚙️ Settings"), callback_data=MenuCb(action="settings"))
+    kb.button(text=_("🌐 Language"), callback_data=MenuCb(action="language"))
+    kb.button(text=_("❓ Help"), callback_data=MenuCb(action="help"))
+    kb.adjust(*([1] * len(modes(availability))), 3)
+    return kb.as_markup()
+
+
+def photo_first(availability: Availability) -> InlineKeyboardMarkup:
+    """For a photo sent before choosing a mode: the modes that can use it."""
+    kb = InlineKeyboardBuilder()
+    for mode in modes(availability):
+        kb.button(text=_mode_title(mode), callback_data=PhotoFirstCb(mode=mode))
+    kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def home() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("🏠 Menu"), callback_data=MenuCb(action="home"))
+    return kb.as_markup()
+
+
+def cancel() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
+    return kb.as_markup()
+
+
+def job_status() -> InlineKeyboardMarkup:
+    """Under the status message of a queued or running job."""
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("✖️ Cancel the job"), callback_data=CancelCb(what="job"))
+    return kb.as_markup()

@@ -1,0 +1,22 @@
+"""Keyboard of the upscale dialogue: which kind of picture it is (photo or drawing)."""
+
+from __future__ import annotations
+
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from handlers.common.texts import title
+from ml_models import registry
+
+from .callbacks import CancelCb, UpscaleCb
+
+
+def variants(preset_ids: tuple[str, ...]) -> InlineKeyboardMarkup:
+    spec = registry.get("upscale")
+    kb = InlineKeyboardBuilder()
+    for preset_id in preset_ids:
+        kb.button(text=title(spec.preset(preset_id)), callback_data=UpscaleCb(preset=preset_id))
+    kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
+    kb.adjust(1)
+    return kb.as_markup()

@@ -1,0 +1,143 @@
+"""config.load_settings: defaults, validation errors that name the variable, webhook vs polling, .env handling."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config import ConfigError, Settings, derive_webhook_secret, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "123456:ABCdefGHIjklMNOpqrSTUvwxYZ012345"
+
+
+def load(**env: str) -> Settings:
+    return load_settings({"BOT_TOKEN": TOKEN, **env}, dotenv_path=None)
+
+
+def test_defaults() -> None:
+    s = load()
+    assert s.bot_token == TOKEN and s.bot_id == 123456
+    assert s.telegram_api_url is None
+    assert not s.webhook_mode and s.webhook_path == "/webhook"
+    assert (s.host, s.port) == ("0.0.0.0", 8080)
+    assert s.redis_url is None and s.admin_ids == frozenset()
+    assert s.default_language == "en" and s.log_level == "INFO"
+    assert s.data_dir == Path("data") and s.status_edit_interval == 2.0
+    assert (s.executor, s.workers, s.queue_limit, s.user_running_limit, s.user_queued_limit) == ("local", 0, 20, 1, 1)
+    assert s.preload == () and s.job_runner is None and s.job_timeout_scale == 1.0
+    assert s.engine.max_input_pixels == 40_000_000 and s.engine.device == "auto"
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(AttributeError):
+        load().port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("env", "variable"), [
+    ({"BOT_TOKEN": ""}, "BOT_TOKEN"),
+    ({"BOT_TOKEN": "not-a-token"}, "BOT_TOKEN"),
+    ({"PORT": "eighty"}, "PORT"),
+    ({"PORT": "70000"}, "PORT"),
+    ({"WEBHOOK_URL": "ftp://example.com/hook"}, "WEBHOOK_URL"),
+    ({"WEBHOOK_PATH": "hook"}, "WEBHOOK_PATH"),
+    ({"WEBHOOK_SECRET": "has spaces!"}, "WEBHOOK_SECRET"),
+    ({"TELEGRAM_API_URL": "localhost:8081"}, "TELEGRAM_API_URL"),
+    ({"REDIS_URL": "http://localhost"}, "REDIS_URL"),
+    ({"ADMIN_IDS": "12,abc"}, "ADMIN_IDS"),
+    ({"DEFAULT_LANGUAGE": "de"}, "DEFAULT_LANGUAGE"),
+    ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ({"STATUS_EDIT_INTERVAL": "fast"}, "STATUS_EDIT_INTERVAL"),
+    ({"STATUS_EDIT_INTERVAL": "nan"}, "STATUS_EDIT_INTERVAL"),
+    ({"EXECUTOR": "threads"}, "EXECUTOR"),
+    ({"EXECUTOR": "celery"}, "REDIS_URL"),
+    ({"WORKERS": "-1"}, "WORKERS"),
+    ({"QUEUE_LIMIT": "0"}, "QUEUE_LIMIT"),
+    ({"PRELOAD": "microast,nosuchmodel"}, "PRELOAD"),
+    ({"JOB_RUNNER": "not a path"}, "JOB_RUNNER"),
+    ({"JOB_TIMEOUT_SCALE": "0"}, "JOB_TIMEOUT_SCALE"),
+    ({"DEVICE": "tpu"}, "DEVICE"),
+    ({"PRECISION": "fp8"}, "PRECISION"),
+    ({"MAX_INPUT_PIXELS": "many"}, "MAX_INPUT_PIXELS"),
+    ({"SR_TILE": "1.5"}, "SR_TILE"),
+])
+def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(**env)
+    assert info.value.variable == variable
+    line = str(info.value)
+    assert line.startswith(f"config error: {variable} ") and "\n" not in line
+    assert isinstance(info.value, SystemExit)
+
+
+def test_webhook_mode_and_derived_secret() -> None:
+    s = load(WEBHOOK_URL="https://bot.example.com/tg/hook", PORT="5000")
+    assert s.webhook_mode and s.port == 5000
+    assert s.webhook_path == "/tg/hook"  # taken from the URL when WEBHOOK_PATH is not set
+    assert s.webhook_secret == derive_webhook_secret(TOKEN) == load(WEBHOOK_URL="https://x.org/").webhook_secret
+    assert s.webhook_secret != derive_webhook_secret(TOKEN.replace("A", "B"))
+    assert len(s.webhook_secret) == 64
+    explicit = load(WEBHOOK_URL="https://bot.example.com/hook", WEBHOOK_PATH="/other", WEBHOOK_SECRET="s3cr3t_-")
+    assert explicit.webhook_path == "/other" and explicit.webhook_secret == "s3cr3t_-"
+    assert not load(WEBHOOK_URL="").webhook_mode
+
+
+def test_parsed_values() -> None:
+    s = load(ADMIN_IDS=" 1, 22 ,333,", PRELOAD="microast johnson", REDIS_URL="redis://localhost:6379/0",
+             EXECUTOR="CELERY", DEVICE="CUDA:1", WEIGHTS_DIR="/w", STYLES_DIR="/s", MAX_INPUT_PIXELS="1000000",
+             JOB_RUNNER="tests.fake_runner:run", LOG_LEVEL="debug", DEFAULT_LANGUAGE="RU")
+    assert s.admin_ids == frozenset({1, 22, 333})
+    assert s.preload == ("microast", "johnson")
+    assert s.executor == "celery" and s.redis_url == "redis://localhost:6379/0"
+    assert s.engine.device == "cuda:1" and s.engine.weights_dir == Path("/w") and s.engine.styles_dir == Path("/s")
+    assert s.engine.max_input_pixels == 1_000_000
+    assert s.log_level == "DEBUG" and s.default_language == "ru"
+    assert s.job_runner == "tests.fake_runner:run"
+
+
+def test_job_settings_carry_the_values() -> None:
+    pytest.importorskip("jobs")
+    s = load(WORKERS="2", QUEUE_LIMIT="7", USER_QUEUED_LIMIT="3", JOB_TIMEOUT_SCALE="2.5", CELERY_QUEUE="q",
+             JOB_RUNNER="tests.fake_runner:run", DATA_DIR="/tmp/d")
+    js = s.job_settings()
+    assert (js.workers, js.queue_limit, js.user_queued_limit, js.timeout_scale) == (2, 7, 3, 2.5)
+    assert js.celery_queue == "q" and js.runner == "tests.fake_runner:run" and js.data_dir == Path("/tmp/d")
+    assert js.engine == s.engine
+    assert load().job_settings().runner == "ml_models.engine:run"  # the job layer's default when JOB_RUNNER is empty
+
+
+def test_dotenv_fills_only_missing_variables(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"BOT_TOKEN={TOKEN}\nPORT=9000\nLOG_LEVEL=WARNING\n# comment\nADMIN_IDS=5\n")
+    s = load_settings({"PORT": "9100"}, dotenv_path=env_file)
+    assert s.bot_token == TOKEN  # from the file
+    assert s.port == 9100  # the real environment wins
+    assert s.log_level == "WARNING" and s.admin_ids == frozenset({5})
+    assert load_settings({"BOT_TOKEN": TOKEN}, dotenv_path=tmp_path / "absent.env").port == 8080
+
+
+def test_env_example_documents_every_variable() -> None:
+    example = (REPO / ".env.example").read_text()
+    names = {line.split("=", 1)[0] for line in example.splitlines() if line and not line.startswith("#")}
+    source = (REPO / "config.py").read_text() + (REPO / "ml_models" / "settings.py").read_text()
+    import re
+
+    used = set(re.findall(r'"([A-Z][A-Z0-9_]{2,})"', source)) - {"INFO", "DEBUG", "WARNING", "ERROR", "CRITICAL",
+                                                                 "PNG", "JPEG"}
+    assert used <= names, f"variables missing from .env.example: {sorted(used - names)}"
+    lines = example.splitlines()
+    for index, line in enumerate(lines):  # every variable has a comment right above it
+        if line and not line.startswith("#"):
+            assert lines[index - 1].startswith("#"), f"no comment above {line!r}"
+
+
+def test_bad_config_exits_with_one_line(tmp_path: Path) -> None:
+    """What a person sees: ``python main.py`` with a bad PORT prints one line naming it and exits with 1."""
+    env = {"BOT_TOKEN": TOKEN, "PORT": "abc", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, str(REPO / "main.py")], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "config error: PORT must be a whole number, got 'abc'"

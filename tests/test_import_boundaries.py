@@ -1,0 +1,43 @@
+"""The bot process never loads torch: it must start and answer while the workers hold the models.
+
+Each check runs in a fresh interpreter, because this test process may have imported torch for other tests.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+BUILD_THE_BOT = """
+import sys
+import main, config, bot_init, handlers, keyboards, locales
+from handlers import admin, cancel, fallback, language, own_style, ready_styles, results, settings, start, upscale
+from handlers.common import dialogue, files, flow, gallery, texts, tracker
+from keyboards import callbacks, menu, own_style, ready_styles, results, settings, upscale
+settings = config.load_settings({"BOT_TOKEN": "123456:ABCdefGHIjklMNOpqrSTUvwxYZ012345", "DATA_DIR": sys.argv[1],
+                                 "WEBHOOK_URL": "https://example.com/webhook"}, dotenv_path=None)
+app = bot_init.build(settings)
+assert app.dispatcher.sub_routers, "no routers"
+assert app.executor is not None
+heavy = sorted(name for name in sys.modules if name == "torch" or name.startswith(("torch.", "torchvision")))
+print("HEAVY", heavy)
+"""
+
+
+def test_bot_builds_without_torch(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", BUILD_THE_BOT, str(tmp_path)], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stdout, proc.stdout
+
+
+def test_no_bot_file_mentions_torch() -> None:
+    """A cheap static guard too: no import of torch anywhere in the bot's own files."""
+    files = [REPO / "main.py", REPO / "config.py", REPO / "bot_init.py",
+             *(REPO / "handlers").rglob("*.py"), *(REPO / "keyboards").rglob("*.py"), *(REPO / "locales").rglob("*.py")]
+    offenders = [str(f.relative_to(REPO)) for f in files
+                 if any(line.strip().startswith(("import torch", "from torch")) for line in f.read_text().splitlines())]
+    assert offenders == []
