@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -20,6 +21,7 @@ import time
 from aiogram.exceptions import TelegramAPIError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
+from dotenv import dotenv_values
 
 import bot_init
 from config import Settings, load_settings
@@ -136,7 +138,23 @@ def configure_logging(level: str) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def _wants_sandbox(argv: list[str]) -> bool:
+    """``--sandbox``, or a fresh checkout with no token and no webhook: show the bot locally instead of failing."""
+    if "--sandbox" in argv:
+        return True
+    values = {k: v for k, v in dotenv_values(".env").items() if v} if os.path.isfile(".env") else {}
+    values.update({k: v for k, v in os.environ.items() if v})
+    return not values.get("BOT_TOKEN", "").strip() and not values.get("WEBHOOK_URL", "").strip()
+
+
 def main() -> None:
+    if _wants_sandbox(sys.argv[1:]):
+        if "--sandbox" not in sys.argv[1:]:
+            print("BOT_TOKEN is not set (see .env.example): starting the sandbox instead.", flush=True)
+        import sandbox
+
+        sandbox.run()
+        return
     settings = load_settings()
     configure_logging(settings.log_level)
     asyncio.run(run_bot(settings))

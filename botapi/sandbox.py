@@ -109,7 +109,7 @@ def register(app: web.Application, server: BotAPIServer) -> None:
             "seq": server.world.seq, "full": since == 0, "messages": messages, "answers": answers,
             "action": action, "reply_keyboard": chat.reply_keyboard, "commands": _commands_for(server, user),
             "bot": {"name": bot["first_name"], "username": bot.get("username", "")},
-            "user": user.as_api(),
+            "user": user.as_api(), "notice": server.notice,
         })
 
     async def send_text(request: web.Request) -> web.Response:

@@ -71,6 +71,7 @@ class BotAPIServer:
         self.webhook = Webhook(self.world, self.api.call, retry_delays=webhook_retry_delays, timeout=webhook_timeout)
         self.api.webhook = self.webhook
         self._users: dict[int, EmulatedUser] = {}
+        self.notice: str | None = None  # pinned above the sandbox chat (e.g. which weights are missing)
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self.app = self._build_app()

@@ -73,6 +73,7 @@
     showAction(delta.action);
     renderCommands(delta.commands || []);
     renderReplyKeyboard(delta.reply_keyboard);
+    renderNotice(delta.notice);
     state.since = delta.seq;
     if (appended || nearBottom) scrollToBottom();
   }
@@ -101,6 +102,13 @@
   }
 
   // Returns true when a new element was appended.
+  // The host (e.g. `python main.py --sandbox`) can pin a line above the chat: missing weights and how to fetch them.
+  function renderNotice(text) {
+    const el = $("notice");
+    el.textContent = text || "";
+    el.hidden = !text;
+  }
+
   function renderMessage(message) {
     const existing = state.nodes.get(message.id);
     if (message.deleted) {
