@@ -13,6 +13,8 @@ WEIGHTS = SHARED / "weights"
 IMAGES = SHARED / "images"
 SIGNATURES = WEIGHTS / "signatures"
 
+pytest_plugins = ["tests.browser"]  # the headless Chromium fixture for the sandbox page tests
+
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 

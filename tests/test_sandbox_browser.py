@@ -8,23 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import io
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from PIL import Image, ImageOps
 
 from botapi.threaded import ServerThread
+from tests.browser import needs_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason="needs Debian's chromium (/usr/bin/chromium) and chromedriver (/usr/bin/chromedriver)",
-)
+pytestmark = needs_chromium
 
 
 def jpeg(width: int, height: int) -> bytes:
@@ -102,27 +94,6 @@ class LiveSandbox(ServerThread):
             self.run(self._stop_bot())
         finally:
             super().__exit__(*exc)
-
-
-@pytest.fixture
-def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    pytest.importorskip("selenium", reason="selenium is not installed in this environment")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    monkeypatch.setenv("SE_OFFLINE", "true")  # never let selenium-manager reach the network
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=900,1000", "--lang=en-US", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
 
 
 def test_chat_through_the_sandbox_page(browser: Any, tmp_path: Path) -> None:
