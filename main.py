@@ -110,7 +110,6 @@ async def _drain(app: bot_init.BotApp) -> None:
     started = time.monotonic()
     await app.executor.stop(app.settings.drain_seconds)
     log.info("executor stopped after %.1fs", time.monotonic() - started)
-    await asyncio.sleep(0)  # let the trackers see the last events
     await app.tracker.close()
 
 

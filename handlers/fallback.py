@@ -66,10 +66,10 @@ async def anything_else(message: Message, bot: Bot, availability: Availability) 
 
 def router() -> Router:
     r = Router(name="fallback")
+    r.message.register(unknown_command, F.text.startswith("/"))  # in any step: the dialogue step stays as it was
     r.message.register(picture_expected, StateFilter(*PICTURE_STATES))
     r.message.register(buttons_expected, StateFilter(*BUTTON_STATES))
     r.message.register(photo_outside_dialogue, F.photo | F.document)
-    r.message.register(unknown_command, F.text.startswith("/"))
     r.message.register(anything_else)
     r.callback_query.register(stale_button, flags=SELF_ANSWERED)
     return r

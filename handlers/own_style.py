@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiogram import Bot, F, Router
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
 from config import Settings
@@ -168,7 +168,7 @@ def options_text(draft: Recipe) -> str:
     return "\n".join(lines)
 
 
-def options_markup(draft: Recipe):
+def options_markup(draft: Recipe) -> InlineKeyboardMarkup:
     spec = registry.get(draft.model or "microast")
     second_share = draft.weights[1] if len(draft.weights) > 1 else 0.5
     return own_kb.options(spec, draft.options, len(draft.styles), second_share)

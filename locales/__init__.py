@@ -1,8 +1,8 @@
 """The bot's translations: gettext catalogs in ``<lang>/LC_MESSAGES/messages.po``, compiled to ``.mo`` on demand.
 
 Only the ``.po`` files are the source. :func:`ensure_compiled` (called at startup) rebuilds a ``.mo`` whenever it is
-missing or older than its ``.po``, so editing a translation never needs a manual build step. The English catalog
-holds no translations on purpose: the message ids in the code are the English text.
+missing or differs from what its ``.po`` compiles to, so editing a translation never needs a manual build step.
+The English catalog holds no translations on purpose: the message ids in the code are the English text.
 
 ``python -m locales update`` extracts every ``_()`` string from the bot's code and merges it into each catalog
 (new ids are added untranslated, translations of removed ids are dropped); ``python -m locales check`` lists ids
@@ -12,6 +12,7 @@ that a non-English catalog does not translate yet.
 from __future__ import annotations
 
 import errno
+import io
 import logging
 import os
 import tempfile
@@ -51,23 +52,29 @@ def ensure_compiled(root: Path = LOCALES_DIR, fallback: Path | None = None) -> P
 
 
 def _compile_into(src: Path, dst: Path) -> None:
+    """Compare by content, not by modification time: a checkout gives both files arbitrary mtimes, and compiling
+    a hundred messages in memory costs a few milliseconds."""
     for language in LANGUAGES:
         po = po_path(language, src)
         mo = po_path(language, dst).with_suffix(".mo")
-        if mo.is_file() and mo.stat().st_mtime >= po.stat().st_mtime:
-            continue
         with po.open("rb") as fh:
             catalog = read_po(fh, locale=language, domain=DOMAIN)
+        compiled = io.BytesIO()
+        write_mo(compiled, catalog)
+        data = compiled.getvalue()
+        if mo.is_file() and mo.read_bytes() == data:
+            continue
         mo.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=mo.parent, prefix=".messages-", suffix=".mo")
         try:
             with os.fdopen(fd, "wb") as out:
-                write_mo(out, catalog)
+                out.write(data)
+            os.chmod(tmp, 0o644)
             os.replace(tmp, mo)  # atomic: a second process starting at the same time never reads half a file
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        log.debug("compiled %s", mo)
+        log.info("compiled %s", mo)
 
 
 def extract(repo_root: Path | None = None) -> Catalog:
@@ -110,7 +117,7 @@ def update(repo_root: Path | None = None) -> dict[str, int]:
         catalog.obsolete.clear()
         catalog.fuzzy = False
         catalog.project, catalog.version = "artbot", "1"
-        catalog.header_comment = (f"# {language} messages of the artbot Telegram bot. The English ids are the source text.\n"
+        catalog.header_comment = (f"# {language} messages of the artbot Telegram bot. English ids are the source.\n"
                                   "# Edit the msgstr lines; the bot recompiles the catalog at its next start.")
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as fh:

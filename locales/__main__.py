@@ -11,7 +11,8 @@ def main(argv: list[str]) -> int:
     command = argv[0] if argv else "check"
     if command == "update":
         for language, count in update().items():
-            print(f"{language}: {count} untranslated" if language != SOURCE_LANGUAGE else f"{language}: source language")
+            shown = "source language" if language == SOURCE_LANGUAGE else f"{count} untranslated"
+            print(f"{language}: {shown}")
         return 0
     if command == "compile":
         print(ensure_compiled())

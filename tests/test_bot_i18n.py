@@ -56,13 +56,15 @@ def test_compiles_missing_and_stale_catalogs(tmp_path: Path) -> None:
     assert i18n.gettext("🏠 Menu", locale="ru") == "🏠 Меню"
     assert i18n.gettext("🏠 Menu", locale="en") == "🏠 Menu"
 
+    before = mo.read_bytes()
+    locales.ensure_compiled(root)
+    assert mo.read_bytes() == before  # up to date: left alone
     po = locales.po_path("ru", root)
     po.write_text(po.read_text().replace('msgstr "🏠 Меню"', 'msgstr "🏠 Главная"'))
-    later = time.time() + 5
-    os.utime(po, (later, later))  # an edited .po is newer than its .mo
-    first_mtime = mo.stat().st_mtime
+    earlier = time.time() - 3600
+    os.utime(po, (earlier, earlier))  # even an edited .po that looks older than its .mo (a checkout) is compiled
     locales.ensure_compiled(root)
-    assert mo.stat().st_mtime > first_mtime
+    assert mo.read_bytes() != before
     assert I18n(path=root, default_locale="en").gettext("🏠 Menu", locale="ru") == "🏠 Главная"
 
 

@@ -305,12 +305,16 @@ class JobTracker:
                 data["last"] = last.dump()
                 await self.storage.set_data(key, data)
 
-    async def close(self) -> None:
-        """Stop following (the executor journals what did not finish)."""
-        for task in list(self._tasks):
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop following. Called after the executor stopped, so every job has its last event: give the tasks
+        ``grace`` seconds to tell their users (result delivered, or "restarting, will be finished"), then cancel."""
+        tasks = list(self._tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+        for task in tasks:
             task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     @property
     def active(self) -> int:
