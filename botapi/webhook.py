@@ -105,8 +105,12 @@ class Webhook:
 
     async def _stop_task(self) -> None:
         task, self._task = self._task, None
-        if task is not None and not task.done():
+        # On Python 3.11 asyncio.wait_for can swallow a cancel that lands as its inner wait completes (the server
+        # wakes every waiter while stopping), so keep cancelling until the task has really ended.
+        while task is not None and not task.done():
             task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
+        if task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
