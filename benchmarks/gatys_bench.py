@@ -1,0 +1,195 @@
+"""Gatys: the cost of one optimisation step, and how fast the engine's schedule gets as good as a plain one.
+
+*Per step*: ``gatys.stylize`` on a single full-size scale, the time between consecutive progress callbacks (one
+L-BFGS iteration = one VGG forward and backward plus the loss) after the first step. FLOPs per step are twice a
+counted VGG forward: the backward computes input gradients only (the VGG weights are frozen), which costs the same
+multiply-adds as the forward.
+
+*Convergence*: the reference is ``steps`` single-scale fp32 L-BFGS iterations on an NCHW VGG; its final total loss is
+the bar. The fast path is the engine's coarse-to-fine schedule (last scale extended so it can run as long as needed)
+on the channels_last VGG under the engine's autocast. Every full-size iterate of the fast path is re-scored with an
+exact fp32 copy of the objective (the bf16 loss the optimiser sees is slightly biased), outside the timed part, and
+the run stops at the first iterate at or below the bar.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from benchmarks.cases import CPU, fast_dtype
+from benchmarks.flops import counting
+from ml_models import device as engine_device
+from ml_models import gatys
+from ml_models.errors import Cancelled
+from ml_models.vgg import VGG19
+
+FULL_VGG = "vgg19/vgg19-features.pth"
+SUBSET_VGG = "vgg19/vgg19_first_five_conv_layers.pth"
+
+
+def load_vgg(weights_dir: Path, prefer: str) -> tuple[VGG19, str]:
+    """``prefer`` is "full" (the production file, random here) or "subset" (the genuine conv1_1..conv3_1 file)."""
+    order = (FULL_VGG, SUBSET_VGG) if prefer == "full" else (SUBSET_VGG, FULL_VGG)
+    for rel in order:
+        path = Path(weights_dir) / rel
+        if path.is_file():
+            return VGG19.load(path), rel
+    torch.manual_seed(0)
+    return VGG19(), "random VGG19() (no weight file)"
+
+
+def _place(vgg: VGG19, path: str) -> tuple[VGG19, torch.dtype]:
+    if path == "fast":
+        return engine_device.prepare(vgg, CPU), fast_dtype()
+    vgg.eval()
+    for p in vgg.parameters():
+        p.requires_grad_(False)
+    return vgg, torch.float32
+
+
+def forward_flops(vgg: VGG19, image: Tensor, config: gatys.GatysConfig) -> tuple[float, tuple, tuple]:
+    """GFLOP of one VGG forward as the objective calls it (up to the deepest layer in use)."""
+    content_layers, style_layers, _ = gatys.choose_layers(vgg, config.content_layers, config.style_layers)
+    with torch.no_grad(), counting(vgg) as count:
+        vgg(image, list(dict.fromkeys(content_layers + style_layers)))
+    return count.gflop, content_layers, style_layers
+
+
+def step_case(weights_dir: Path, content: Tensor, style: Tensor, path: str, steps: int,
+              budget_s: float) -> dict:
+    """Per-step time of single-scale L-BFGS at ``content``'s size; stops early (at least 2 steps) over budget."""
+    vgg, source = load_vgg(weights_dir, "full")
+    vgg, dtype = _place(vgg, path)
+    config = gatys.GatysConfig(scales=(1.0,), steps=(max(2, steps),))
+    gflop_fwd, content_layers, style_layers = forward_flops(vgg, content, config)
+    stamps: list[float] = []
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        stamps.append(time.perf_counter())
+
+    def cancelled() -> bool:
+        return len(stamps) >= 2 and time.perf_counter() - started > budget_s
+
+    image = None
+    try:
+        result = gatys.stylize(vgg, content, [style], config=config, device=CPU, dtype=dtype,
+                               progress=progress, cancelled=cancelled)
+        image = result.image
+    except Cancelled:
+        pass
+    intervals = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    return {"weights": f"{source} ({'genuine' if source == SUBSET_VGG else 'random, official layout'})",
+            "first_s": stamps[0] - started if stamps else None, "times": intervals,
+            "gflop_per_step": 2.0 * gflop_fwd, "layers": {"content": content_layers, "style": style_layers},
+            "image": image, "dtype": str(dtype).removeprefix("torch.")}
+
+
+class Fp32Objective:
+    """The engine's total loss, recomputed exactly in fp32 on a private NCHW copy of the VGG (for scoring only)."""
+
+    def __init__(self, vgg: VGG19, content: Tensor, style: Tensor, config: gatys.GatysConfig) -> None:
+        self.vgg = VGG19(depth=len(vgg.features) - 1)
+        self.vgg.load_state_dict({k: v.float().contiguous() for k, v in vgg.state_dict().items()})
+        self.vgg.eval()
+        self.config = config
+        self.content_layers, self.style_layers, _ = gatys.choose_layers(self.vgg, config.content_layers,
+                                                                         config.style_layers)
+        self.layers = list(dict.fromkeys(self.content_layers + self.style_layers))
+        with torch.no_grad():
+            feats = self.vgg(content, self.layers)
+            self.content_targets = {k: feats[k].float() for k in self.content_layers}
+            style_feats = self.vgg(_style_at(style, tuple(content.shape[-2:])), self.layers)
+            self.grams = {k: gatys.gram_matrix(style_feats[k]) for k in self.style_layers}
+
+    @torch.no_grad()
+    def __call__(self, image: Tensor) -> float:
+        image = image.detach().float().clamp(0.0, 1.0).contiguous()
+        feats = self.vgg(image, self.layers)
+        cfg = self.config
+        content = sum(F.mse_loss(feats[k], self.content_targets[k]) for k in self.content_layers)
+        style = sum(F.mse_loss(gatys.gram_matrix(feats[k]), self.grams[k])
+                    for k in self.style_layers) / len(self.style_layers)
+        tv = gatys.total_variation(image)
+        return float(cfg.content_weight * content + cfg.style_weight * style + cfg.tv_weight * tv)
+
+
+def _style_at(style: Tensor, content_size: tuple[int, int]) -> Tensor:
+    """The style scaled so its long side equals the content's, as the engine scales it for the Gram targets."""
+    h, w = style.shape[-2:]
+    factor = max(content_size) / max(h, w)
+    size = (max(1, round(h * factor)), max(1, round(w * factor)))
+    if size == (h, w):
+        return style
+    return F.interpolate(style, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0.0, 1.0)
+
+
+def convergence(weights_dir: Path, content: Tensor, style: Tensor, ref_steps: int, quality: str = "standard") -> dict:
+    """Time for the fast path to reach the fp32 single-scale reference's final loss (see the module docstring)."""
+    vgg_ref, source = load_vgg(weights_dir, "subset")
+    vgg_ref, _ = _place(vgg_ref, "ref")
+    ref_config = gatys.GatysConfig(scales=(1.0,), steps=(ref_steps,))
+    started = time.perf_counter()
+    ref = gatys.stylize(vgg_ref, content, [style], config=ref_config, device=CPU, dtype=torch.float32)
+    ref_seconds = time.perf_counter() - started
+    scorer = Fp32Objective(vgg_ref, content, style, ref_config)
+    bar = ref.final_loss
+    scorer_check = scorer(ref.image)
+
+    base = gatys.GatysConfig.from_quality(quality)
+    steps = (*base.steps[:-1], max(base.steps[-1], ref_steps))
+    fast_config = gatys.GatysConfig(scales=base.scales, steps=steps)
+    vgg_fast, _ = load_vgg(weights_dir, "subset")
+    vgg_fast, dtype = _place(vgg_fast, "fast")
+    full = tuple(content.shape[-2:])
+    state: dict = {"image": None, "scored": [], "reached": None, "engine_default": None, "scoring_s": 0.0}
+    hook = vgg_fast.register_forward_pre_hook(lambda module, args: state.__setitem__("image", args[0]))
+    default_total = sum(base.steps)
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        image = state["image"]
+        if image is None or tuple(image.shape[-2:]) != full or image.shape[1] != 3:
+            return
+        loss = scorer(image)  # the iterate after this step (the optimiser updates the tensor in place)
+        spent = time.perf_counter() - now
+        elapsed = now - fast_started - state["scoring_s"]
+        state["scoring_s"] += spent
+        state["scored"].append((done, elapsed, loss))
+        if done == default_total:
+            state["engine_default"] = {"steps": done, "seconds": elapsed, "loss": loss}
+        if loss <= bar and state["reached"] is None:
+            state["reached"] = {"step": done, "seconds": elapsed, "loss": loss}
+
+    def cancelled() -> bool:
+        over_time = (time.perf_counter() - fast_started - state["scoring_s"]) > ref_seconds
+        return state["reached"] is not None or over_time
+
+    fast_started = time.perf_counter()
+    try:
+        fast = gatys.stylize(vgg_fast, content, [style], config=fast_config, device=CPU, dtype=dtype,
+                             progress=progress, cancelled=cancelled)
+        fast_final = fast.final_loss
+    except Cancelled:
+        fast_final = None
+    finally:
+        hook.remove()
+    reached = state["reached"]
+    last = state["scored"][-1] if state["scored"] else None
+    return {
+        "size": list(full), "vgg": f"{source} (genuine)" if source == SUBSET_VGG else source,
+        "layers": {"content": list(scorer.content_layers), "style": list(scorer.style_layers)},
+        "reference": {"steps": ref_steps, "seconds": ref_seconds, "final_loss": bar, "precision": "fp32",
+                      "schedule": "single scale", "rescored_fp32": scorer_check},
+        "fast": {"schedule": {"scales": list(fast_config.scales), "steps": list(fast_config.steps)},
+                 "precision": str(dtype).removeprefix("torch."), "reached": reached,
+                 "engine_default_schedule": state["engine_default"],
+                 "last_scored": {"step": last[0], "seconds": last[1], "loss": last[2]} if last else None,
+                 "own_final_loss": fast_final, "scoring_excluded_s": state["scoring_s"]},
+        "ratio": (reached["seconds"] / ref_seconds) if reached else None,
+    }

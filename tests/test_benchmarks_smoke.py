@@ -1,0 +1,125 @@
+"""The benchmark runs end to end at a tiny size and writes the JSON the report promises (behaviour, not timing).
+
+Timings on a shared 2-core machine mean nothing at 64 px; what is checked is that every case subprocess ran, that
+the numbers are there, positive and finite, and that the JSON is strict (no NaN/Infinity). The FLOP counter is
+checked exactly against hand-computed multiply-accumulates.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run_benchmark(tmp_path: Path, *args: str, timeout: float = 240) -> dict:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--json", str(out), "--no-markdown", *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"non-strict JSON constant {constant} in the results")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _positive(value: object, what: str) -> None:
+    assert isinstance(value, int | float) and math.isfinite(value) and value > 0, f"{what} = {value!r}"
+
+
+def test_models_upscale_and_first_job_fields(tmp_path: Path) -> None:
+    results = _run_benchmark(tmp_path, "--sizes", "64", "--repeat", "1", "--models", "johnson,srvgg", "--quick",
+                             "--sections", "models,sr,firstjob")
+    meta = results["meta"]
+    assert meta["sizes"] == [64] and meta["models"] == ["johnson", "srvgg"] and meta["quick"] is True
+    _positive(results["peak"]["start"]["fp32"], "fp32 matmul peak")
+    _positive(results["peak"]["start"]["bf16"], "bf16 matmul peak")
+
+    rows = {row["family"]: row for row in results["models"]}
+    assert set(rows) == {"johnson", "srvgg"}
+    for family, row in rows.items():
+        assert "error" not in row, row.get("error")
+        for key in ("gflop_job", "speedup", "psnr_db", "fast_peak_pct", "ref_peak_pct"):
+            _positive(row[key], f"{family}.{key}")
+        assert isinstance(row["pass_fast"], bool)
+        for path in ("fast", "ref"):
+            case = row[path]
+            for key in ("median_s", "job_s", "gflops", "peak_rss_mb", "first_s"):
+                _positive(case[key], f"{family}.{path}.{key}")
+            assert case["runs"] == 1 and len(case["times"]) == 1
+            assert case["input_hw"] == [64, 64]
+            _positive(case["matmul_peak"]["bf16"], f"{family}.{path} same-process peak")
+        assert row["fast"]["precision"] in ("bfloat16", "float32") and row["ref"]["precision"] == "float32"
+    assert rows["srvgg"]["fast"]["tiles"] == {"timed": 1, "total": 1}
+    # The FLOP count does not depend on the path: the same layers see the same shapes.
+    assert rows["johnson"]["fast"]["gflop_job"] == pytest.approx(rows["johnson"]["ref"]["gflop_job"])
+
+    (upscale,) = results["superres"]["data"]
+    assert upscale["result"]["width"] == 256 and upscale["result"]["height"] == 256
+    for key in ("first_s", "warm_s", "peak_rss_mb"):
+        _positive(upscale[key], f"upscale.{key}")
+
+    jobs = {r["family"]: r for r in results["first_job"]["data"]}
+    assert set(jobs) == {"johnson", "srvgg"}
+    for family, job in jobs.items():
+        for key in ("preload_s", "first_s", "warm_s", "first_over_warm", "peak_rss_mb"):
+            _positive(job[key], f"first_job.{family}.{key}")
+
+    targets = results["targets"]
+    assert targets and all(isinstance(t["pass"], bool) and t["name"] and t["threshold"] for t in targets)
+    assert results["summary"]["pass"] + results["summary"]["fail"] == len(targets)
+
+
+def test_bot_and_worker_memory_fields(tmp_path: Path) -> None:
+    results = _run_benchmark(tmp_path, "--sizes", "64", "--repeat", "1", "--models", "johnson", "--quick",
+                             "--sections", "bot,worker")
+    memory = results["memory"]
+    built, live, worker = memory["bot_build_only"], memory["bot_live"], memory["worker"]
+    assert "error" not in built and "error" not in live and "error" not in worker, (built, live, worker)
+    _positive(built["rss_mb"], "bot build-only RSS")
+    _positive(live["rss_mb"], "live bot RSS")
+    assert built["torch_imported"] is False and live["torch_mapped"] is False
+    assert worker["models"] == ["johnson"]
+    _positive(worker["rss_loaded_mb"], "worker RSS")
+    assert worker["rss_loaded_mb"] >= worker["rss_after_import_mb"] * 0.9
+    names = [t["name"] for t in results["targets"]]
+    assert any(n.startswith("bot process RSS") for n in names) and "worker with every model loaded" in names
+
+
+def test_flop_counter_matches_hand_count() -> None:
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    from benchmarks.flops import counting
+
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1, groups=4),
+                        nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1), nn.Flatten(),
+                        nn.Linear(4 * 20 * 20, 5))
+    with torch.no_grad(), counting(net) as count:
+        net(torch.zeros(2, 3, 10, 10))
+    conv = 2 * 8 * 10 * 10 * 3 * 3 * 3  # outputs x (in/groups) x kh x kw
+    grouped = 2 * 8 * 10 * 10 * 2 * 3 * 3
+    transposed = 2 * 8 * 10 * 10 * 4 * 3 * 3  # inputs x (out/groups) x kh x kw
+    linear = 2 * 5 * 4 * 20 * 20
+    assert count.flops == 2 * (conv + grouped + transposed + linear)
+    assert count.calls == 4
+    assert count.by_kind["ConvTranspose2d"] == 2 * transposed
+
+
+def test_psnr_definition() -> None:
+    import numpy as np
+
+    from benchmarks.common import psnr
+
+    a = np.zeros((4, 4))
+    assert psnr(a, a, 1.0) == math.inf
+    assert psnr(a, a + 0.1, 1.0) == pytest.approx(20.0)
+    assert psnr(a, a + 0.1, 2.0) == pytest.approx(20.0 + 20 * math.log10(2))
