@@ -29,7 +29,7 @@ from ml_models import gatys, images, registry
 from ml_models.api import CancelledFn, JobRequest, JobResult, ProgressFn
 from ml_models.errors import BadRequest, Cancelled, TooLarge
 from ml_models.settings import EngineSettings
-from ml_models.tiling import tiled_forward
+from ml_models.tiling import tiled_rows
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,8 @@ def _run_gatys(net: Any, content: torch.Tensor, styles: list[torch.Tensor], weig
 
 
 def _run_superres(net: Any, scale: int, content: torch.Tensor, ctx: _Context, progress: ProgressFn | None,
-                  cancelled: CancelledFn | None) -> torch.Tensor:
+                  cancelled: CancelledFn | None) -> np.ndarray:
+    """The upscaled image as (H, W, 3) uint8, written strip by strip so the float32 output never exists whole."""
     tile = max(32, int(ctx.settings.tile))
     overlap = min(SR_OVERLAP, tile // 4)
 
@@ -247,11 +248,19 @@ def _run_superres(net: Any, scale: int, content: torch.Tensor, ctx: _Context, pr
         with dev.inference_context(ctx.device, ctx.dtype):
             return net(dev.to_device(part, ctx.device)).float().clamp_(0.0, 1.0)
 
-    # Tiles bound the memory of a 2048 px input (8192 px output) and give progress/cancel points; the overlap is
-    # cross-faded so seams do not show.
-    out = tiled_forward(forward, content.to(ctx.device), scale, tile=tile, overlap=overlap, progress=progress,
-                        cancelled=cancelled)
-    return out.clamp_(0.0, 1.0)
+    height, width = content.shape[-2:]
+    canvas = np.empty((height * scale, width * scale, 3), dtype=np.uint8)
+    # Tiles bound the network's memory and give progress/cancel points; the overlap is cross-faded so seams do not
+    # show. Each finished strip goes straight to uint8 (a quarter of float32's size).
+    for top, rows in tiled_rows(forward, content.to(ctx.device), scale, tile=tile, overlap=overlap,
+                                progress=progress, cancelled=cancelled):
+        canvas[top:top + rows.shape[-2]] = _to_uint8_hwc(rows)
+    return canvas
+
+
+def _to_uint8_hwc(t: torch.Tensor) -> np.ndarray:
+    """(1, 3, h, w) in [0, 1] -> (h, w, 3) uint8, rounded like ``_to_uint8``."""
+    return t[0].clamp(0.0, 1.0).mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
 # ------------------------------------------------------------------------------------------------ entry points
@@ -296,7 +305,7 @@ def run(request: JobRequest, settings: EngineSettings | None = None, progress: P
 
     content = _to_tensor(rgb)
     if family == "superres":
-        out = _run_superres(net, scale, content, ctx, progress, cancelled)
+        pixels = _run_superres(net, scale, content, ctx, progress, cancelled)
     else:
         net = _network(family, paths, ctx.device, ctx.dtype)
         style_side = max(rgb.shape[:2]) if family == "gatys" else STYLE_SIDE
@@ -307,16 +316,10 @@ def run(request: JobRequest, settings: EngineSettings | None = None, progress: P
             out = _feed_forward(family, net, content, styles, weights, options, ctx)
             if progress is not None:
                 progress(1, 1)
+        pixels = _finish_style(family, out, rgb, options)
     _check_cancel(cancelled, "after the network")
 
-    result = _to_array(out)
-    if family != "superres":
-        content_255 = rgb.astype(np.float32)
-        if options.get("preserve_colors") and family != "gatys":
-            result = images.keep_content_colors(result, content_255)
-        if family in ("microast", "johnson", "cyclegan"):
-            result = images.blend(result, content_255, float(options.get("strength", 1.0)))
-    final = images.reattach_alpha(_to_uint8(result), decoded.alpha)
+    final = images.reattach_alpha(pixels, decoded.alpha)
     data, mime = images.encode(final, request.output_format, had_alpha=decoded.has_alpha)
     seconds = time.perf_counter() - started
     info = {
@@ -330,6 +333,17 @@ def run(request: JobRequest, settings: EngineSettings | None = None, progress: P
         info["note"] = "; ".join(ctx.notes)
     return JobResult(image=data, mime=mime, width=int(final.shape[1]), height=int(final.shape[0]),
                      seconds=seconds, info=info)
+
+
+def _finish_style(family: str, out: torch.Tensor, rgb: np.ndarray, options: dict[str, Any]) -> np.ndarray:
+    """Colour preservation and pixel-space strength (see MICROAST.md for why not in feature space), to uint8."""
+    result = _to_array(out)
+    content_255 = rgb.astype(np.float32)
+    if options.get("preserve_colors") and family != "gatys":
+        result = images.keep_content_colors(result, content_255)
+    if family in ("microast", "johnson", "cyclegan"):
+        result = images.blend(result, content_255, float(options.get("strength", 1.0)))
+    return _to_uint8(result)
 
 
 def _relative(path: Path, root: Path) -> str:

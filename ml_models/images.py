@@ -298,8 +298,7 @@ def encode(image: np.ndarray, fmt: str = "auto", had_alpha: bool | None = None) 
         Image.fromarray(arr).save(buf, "PNG", compress_level=6)
         return buf.getvalue(), "image/png"
     if has_alpha_channel:
-        a = arr[:, :, 3:4].astype(np.float32) / 255.0
-        arr = np.rint(arr[:, :, :3] * a + 255.0 * (1.0 - a)).astype(np.uint8)
+        arr = _onto_white(arr)
     Image.fromarray(arr).save(buf, "JPEG", quality=95, subsampling=0, optimize=True)
     return buf.getvalue(), "image/jpeg"
 
@@ -307,6 +306,17 @@ def encode(image: np.ndarray, fmt: str = "auto", had_alpha: bool | None = None) 
 TELEGRAM_PHOTO_MAX_BYTES = 10 * 1000 * 1000
 TELEGRAM_PHOTO_MAX_SIDES = 10_000
 TELEGRAM_PHOTO_MAX_RATIO = 20.0
+
+
+def _onto_white(rgba: np.ndarray, rows: int = 512) -> np.ndarray:
+    """RGBA composited onto white, in integer arithmetic and bands of ``rows`` so that an upscaled 8192 px result
+    needs a few MiB of temporaries instead of several float copies of the whole image."""
+    out = np.empty((*rgba.shape[:2], 3), dtype=np.uint8)
+    for top in range(0, rgba.shape[0], rows):
+        band = rgba[top:top + rows].astype(np.uint32)
+        alpha = band[:, :, 3:4]
+        out[top:top + rows] = (band[:, :, :3] * alpha + 255 * (255 - alpha) + 127) // 255
+    return out
 
 
 def telegram_photo_ok(width: int, height: int, nbytes: int) -> bool:

@@ -38,7 +38,8 @@ class WeightFile:
 _GH = "https://github.com"
 _RAW = "https://raw.githubusercontent.com"
 _REALESRGAN = f"{_GH}/xinntao/Real-ESRGAN/releases/download"
-_JOHNSON_NC16 = f"{_GH}/gnsmrky/pytorch-fast-neural-style-for-web/raw/e1c4caf394cc128a8215a9148ddc934d489b7864/saved_models_nc16"
+_JOHNSON_NC16 = (f"{_GH}/gnsmrky/pytorch-fast-neural-style-for-web/raw/"
+                 "e1c4caf394cc128a8215a9148ddc934d489b7864/saved_models_nc16")
 _MICROAST = f"{_GH}/EndyWon/MicroAST/raw/5a6c9050d8c408191cb9db12c697f3e4c7ebe137/models"
 _CYCLEGAN = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models"
 _BSD3 = "BSD-3-Clause"
@@ -59,7 +60,8 @@ MANIFEST: dict[str, WeightFile] = _files(
                f"{_GH}/houlden/style_transfer_telegram_bot/raw/afc4bc3dd2052d5852090c446f44b979d7170b54/"
                "ml_models/nst_gatys/pretrained_models/vgg19_first_five_conv_layers.pth",
                "e84c182a9d269d694882e527a2fd67658f6f96b866a504b9baefd08f43a26638", 2224199,
-               "houlden/style_transfer_telegram_bot (torchvision vgg19 features[:11])", "CC BY 4.0 (Oxford VGG weights)"),
+               "houlden/style_transfer_telegram_bot (torchvision vgg19 features[:11])",
+               "CC BY 4.0 (Oxford VGG weights)"),
     # AdaIN (naoto0804/pytorch-AdaIN release v0.0.0; no checksums published).
     WeightFile("adain/vgg_normalised.pth", f"{_GH}/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/vgg_normalised.pth",
                None, 80097584, "naoto0804/pytorch-AdaIN", "MIT", approx_size=True),
@@ -98,13 +100,17 @@ MANIFEST: dict[str, WeightFile] = _files(
       for name in ("monet", "vangogh", "cezanne", "ukiyoe")),
     # Super-resolution x4.
     WeightFile("esrgan/RealESRGAN_x4plus.pth", f"{_REALESRGAN}/v0.1.0/RealESRGAN_x4plus.pth",
-               "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1", 67040989, "xinntao/Real-ESRGAN", _BSD3),
+               "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1", 67040989,
+               "xinntao/Real-ESRGAN", _BSD3),
     WeightFile("esrgan/RealESRGAN_x4plus_anime_6B.pth", f"{_REALESRGAN}/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth",
-               "f872d837d3c90ed2e05227bed711af5671a6fd1c9f7d7e91c911a61f155e99da", 17938799, "xinntao/Real-ESRGAN", _BSD3),
+               "f872d837d3c90ed2e05227bed711af5671a6fd1c9f7d7e91c911a61f155e99da", 17938799,
+               "xinntao/Real-ESRGAN", _BSD3),
     WeightFile("esrgan/realesr-general-x4v3.pth", f"{_REALESRGAN}/v0.2.5.0/realesr-general-x4v3.pth",
-               "8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292", 4885111, "xinntao/Real-ESRGAN", _BSD3),
+               "8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292", 4885111,
+               "xinntao/Real-ESRGAN", _BSD3),
     WeightFile("esrgan/realesr-animevideov3.pth", f"{_REALESRGAN}/v0.2.5.0/realesr-animevideov3.pth",
-               "b8a8376811077954d82ca3fcf476f1ac3da3e8a68a4f4d71363008000a18b75d", 2504012, "xinntao/Real-ESRGAN", _BSD3),
+               "b8a8376811077954d82ca3fcf476f1ac3da3e8a68a4f4d71363008000a18b75d", 2504012,
+               "xinntao/Real-ESRGAN", _BSD3),
     WeightFile("esrgan/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",
                f"{_REALESRGAN}/v0.1.1/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth", None, None,
                "xinntao/Real-ESRGAN (BasicSR re-release of ESRGAN)", "Apache-2.0"),
@@ -284,7 +290,8 @@ _MODELS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         "gatys", "gatys", "arbitrary_style", "Gatys (высокое качество)", "Gatys (high quality)",
-        "Оптимизация изображения: медленно, но точнее всего.", "Optimises the image itself: slow but the most faithful.",
+        "Оптимизация изображения: медленно, но точнее всего.",
+        "Optimises the image itself: slow but the most faithful.",
         options=(_opt_strength(), _PRESERVE, _SIZE, _GATYS_QUALITY, _OPTIMIZER,
                  Option("content_weight", "float", 1.0, "Вес содержания", "Content weight", 0.0, 1e4),
                  Option("style_weight", "float", 1e6, "Вес стиля", "Style weight", 0.0, 1e12),

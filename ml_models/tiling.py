@@ -1,6 +1,6 @@
 """Image geometry shared by the networks: padding to a stride multiple and tiled inference.
 
-``tiled_forward`` keeps the network and the tiling apart (as Real-ESRGAN's ``RealESRGANer`` does): any function that
+``tiled_rows`` keeps the network and the tiling apart (as Real-ESRGAN's ``RealESRGANer`` does): any function that
 maps an NCHW tile to an NCHW tile ``scale`` times larger can run on an image of any size with bounded memory. Tiles
 overlap; in each overlap the two outputs are cross-faded with linear weights that start a small margin inside the
 overlap, so pixels that saw a tile border (zero/reflect padding) get weight 0 and there is no visible seam.
@@ -8,7 +8,7 @@ overlap, so pixels that saw a tile border (zero/reflect padding) get weight 0 an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -64,14 +64,17 @@ def _gap(starts: list[int], i: int, step: int, length: int) -> int:
     return max(lo + length - hi, 0)
 
 
-def tiled_forward(fn: Callable[[Tensor], Tensor], x: Tensor, scale: int, tile: int = 256, overlap: int = 16,
-                  progress: Callable[[int, int], None] | None = None,
-                  cancelled: Callable[[], bool] | None = None) -> Tensor:
-    """Run ``fn`` on overlapping crops (at most ``tile`` square) of ``x`` (NCHW); stitch the ``scale``-times outputs.
+def tiled_rows(fn: Callable[[Tensor], Tensor], x: Tensor, scale: int, tile: int = 256, overlap: int = 16,
+               progress: Callable[[int, int], None] | None = None,
+               cancelled: Callable[[], bool] | None = None) -> Iterator[tuple[int, Tensor]]:
+    """Run ``fn`` on overlapping crops (at most ``tile`` square) of ``x`` (NCHW) and yield the stitched output as
+    finished horizontal strips ``(first output row, float32 strip)``, top to bottom.
 
-    The result is float32. Exact (up to rounding) wherever ``fn``'s receptive radius is at most ``overlap // 4``
-    input pixels; wider nets still get a smooth cross-fade. ``progress(done, total)`` is called after every tile and
-    ``cancelled()`` is polled before each one (raising ``Cancelled``).
+    Only one row of tiles is held at a time (plus the overlap it shares with the next row), so a caller that writes
+    each strip into a compact canvas (``uint8``) never holds the whole float32 output: a 2048 px input upscaled x4 is
+    a 768 MiB float32 image but a 100 MiB strip. Exact (up to rounding) wherever ``fn``'s receptive radius is at most
+    ``overlap // 4`` input pixels; wider nets still get a smooth cross-fade. ``progress(done, total)`` is called after
+    every tile and ``cancelled()`` is polled before each one (raising ``Cancelled``).
     """
     if tile <= overlap or overlap < 0:
         raise ValueError(f"tile ({tile}) must be larger than overlap ({overlap}) >= 0")
@@ -79,30 +82,53 @@ def tiled_forward(fn: Callable[[Tensor], Tensor], x: Tensor, scale: int, tile: i
     (ys, th), (xs, tw) = _axis(height, tile, overlap), _axis(width, tile, overlap)
     total = len(ys) * len(xs)
     margin = overlap // 4 * scale
-    out: Tensor | None = None
-    norm_y = torch.zeros(height * scale)
-    norm_x = torch.zeros(width * scale)
+    ramps_y = [_ramp(th * scale, _gap(ys, i, -1, th) * scale, _gap(ys, i, 1, th) * scale, margin)
+               for i in range(len(ys))]
+    ramps_x = [_ramp(tw * scale, _gap(xs, i, -1, tw) * scale, _gap(xs, i, 1, tw) * scale, margin)
+               for i in range(len(xs))]
+    # The weights are separable and the tiles form a grid, so the sum of weights is an outer product.
+    norm_y, norm_x = torch.zeros(height * scale), torch.zeros(width * scale)
+    for y0, wy in zip(ys, ramps_y, strict=True):
+        norm_y[y0 * scale:(y0 + th) * scale] += wy
+    for x0, wx in zip(xs, ramps_x, strict=True):
+        norm_x[x0 * scale:(x0 + tw) * scale] += wx
+    carry: Tensor | None = None  # rows of the previous strip that the current tile row also covers
     done = 0
     for iy, y0 in enumerate(ys):
-        wy = _ramp(th * scale, _gap(ys, iy, -1, th) * scale, _gap(ys, iy, 1, th) * scale, margin)
+        top, bottom = y0 * scale, (y0 + th) * scale
+        strip: Tensor | None = None
         for ix, x0 in enumerate(xs):
             if cancelled is not None and cancelled():
                 raise Cancelled(message="cancelled between tiles", done=done, total=total)
-            wx = _ramp(tw * scale, _gap(xs, ix, -1, tw) * scale, _gap(xs, ix, 1, tw) * scale, margin)
             result = fn(x[..., y0:y0 + th, x0:x0 + tw])
             if result.shape[-2:] != (th * scale, tw * scale):
                 raise ValueError(f"fn returned {tuple(result.shape[-2:])} for a {th}x{tw} tile at scale {scale}")
-            if out is None:
-                out = x.new_zeros((*result.shape[:-2], height * scale, width * scale), dtype=torch.float32)
-            weight = (wy[:, None] * wx[None, :]).to(out.device)
-            out[..., y0 * scale:(y0 + th) * scale, x0 * scale:(x0 + tw) * scale] += result.float() * weight
-            if iy == 0:
-                norm_x[x0 * scale:(x0 + tw) * scale] += wx
+            if strip is None:
+                strip = result.new_zeros((*result.shape[:-2], bottom - top, width * scale), dtype=torch.float32)
+                if carry is not None:
+                    strip[..., :carry.shape[-2], :] += carry
+            weight = (ramps_y[iy][:, None] * ramps_x[ix][None, :]).to(strip.device)
+            strip[..., x0 * scale:(x0 + tw) * scale] += result.float() * weight
             done += 1
             if progress is not None:
                 progress(done, total)
-        norm_y[y0 * scale:(y0 + th) * scale] += wy
-    assert out is not None
-    # The weights are separable and the tiles form a grid, so the sum of weights is an outer product.
-    return out.div_((norm_y[:, None] * norm_x[None, :]).to(out.device))
+        assert strip is not None
+        finished = (ys[iy + 1] * scale - top) if iy + 1 < len(ys) else bottom - top
+        carry = strip[..., finished:, :].clone() if finished < bottom - top else None
+        rows = strip[..., :finished, :]
+        rows.div_((norm_y[top:top + finished, None] * norm_x[None, :]).to(rows.device))
+        yield top, rows
 
+
+def tiled_forward(fn: Callable[[Tensor], Tensor], x: Tensor, scale: int, tile: int = 256, overlap: int = 16,
+                  progress: Callable[[int, int], None] | None = None,
+                  cancelled: Callable[[], bool] | None = None) -> Tensor:
+    """``tiled_rows`` gathered into one float32 tensor (for callers that need the whole output as floats)."""
+    out: Tensor | None = None
+    height, width = x.shape[-2:]
+    for top, rows in tiled_rows(fn, x, scale, tile, overlap, progress, cancelled):
+        if out is None:
+            out = rows.new_empty((*rows.shape[:-2], height * scale, width * scale))
+        out[..., top:top + rows.shape[-2], :] = rows
+    assert out is not None
+    return out

@@ -9,7 +9,7 @@ from torch import nn
 
 from ml_models.errors import Cancelled
 from ml_models.srvgg import SRVGGNetCompact
-from ml_models.tiling import _axis, pad_to_multiple, tiled_forward
+from ml_models.tiling import _axis, pad_to_multiple, tiled_forward, tiled_rows
 
 TILE, OVERLAP = 32, 16  # blend margin overlap // 4 = 4 input pixels
 
@@ -98,3 +98,52 @@ def test_pad_to_multiple_reflects_and_reports_the_size() -> None:
     assert torch.equal(padded[..., :5, :6], x) and torch.equal(padded[..., 5, :6], x[..., 3, :])
     tiny, _ = pad_to_multiple(torch.rand(1, 3, 2, 3), 8)  # too small to reflect: replicated instead
     assert tiny.shape[-2:] == (8, 8)
+
+
+def test_rows_come_top_to_bottom_and_cover_the_output_once() -> None:
+    net = _local_net(4)
+    x = torch.rand(1, 3, 77, 49, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        strips = list(tiled_rows(net, x, 4, tile=TILE, overlap=OVERLAP))
+        whole = net(x)
+    assert len(strips) > 1
+    tops = [top for top, _ in strips]
+    heights = [rows.shape[-2] for _, rows in strips]
+    assert tops[0] == 0 and all(a + h == b for a, h, b in zip(tops, heights, tops[1:], strict=False))
+    assert tops[-1] + heights[-1] == 77 * 4
+    assert (torch.cat([rows for _, rows in strips], dim=-2) - whole).abs().max().item() < 1e-4
+
+
+_STRIP_MEMORY = r"""
+import resource, sys
+import numpy as np, torch
+import torch.nn.functional as F
+from ml_models.tiling import tiled_rows
+torch.set_num_threads(1)
+x = torch.rand(1, 3, 4096, 256)
+canvas = np.empty((16384, 1024, 3), dtype=np.uint8)
+canvas.fill(0)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+up = lambda t: F.interpolate(t, scale_factor=4, mode="nearest")
+for top, rows in tiled_rows(up, x, 4, tile=256, overlap=32):
+    canvas[top:top + rows.shape[-2]] = rows[0].mul(255).round_().to(torch.uint8).permute(1, 2, 0).numpy()
+grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+expected = np.asarray(x[0, :, ::1, ::1].mul(255).round().to(torch.uint8).permute(1, 2, 0))
+assert np.array_equal(canvas[::4, ::4], expected), "stitched pixels differ from the input"
+print(grown)
+"""
+
+
+def test_streaming_rows_into_uint8_never_holds_the_float_output() -> None:
+    """A 4096 x 256 input upscaled x4 is 192 MiB as float32 (the old whole-image stitching held that plus copies);
+    the strips need one row of tiles, 256 x 4 output rows of 1024 px (12 MiB), and a few temporaries of that size,
+    however tall the image is."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = subprocess.run([sys.executable, "-c", _STRIP_MEMORY], capture_output=True, text=True, timeout=240,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    grown_mib = float(proc.stdout.split()[-1])
+    assert grown_mib < 96, f"peak RSS grew by {grown_mib:.0f} MiB while stitching"
