@@ -53,9 +53,20 @@ def to_tensor(rgb: np.ndarray) -> Tensor:
     return pixels.permute(2, 0, 1)[None].float().div_(255.0).contiguous()
 
 
-def fast_dtype() -> torch.dtype:
-    """The engine's compute dtype on this CPU (bf16 with native BF16 instructions, else fp32)."""
-    return engine_device.precision_for(CPU, "auto")
+# registry model id per family, for the engine's per-model precision (``ModelSpec.cpu_fp32``)
+_MODEL_IDS = {"microast": "microast", "adain": "adain", "gatys": "gatys", "johnson": "johnson",
+              "cyclegan": "cyclegan", "rrdb": "upscale", "srvgg": "upscale"}
+
+
+def fast_dtype(family: str | None = None) -> torch.dtype:
+    """The engine's compute dtype on this CPU for ``family`` (bf16 with native BF16 instructions, else fp32; fp32 for
+    models the registry marks ``cpu_fp32``)."""
+    if family is None:
+        return engine_device.precision_for(CPU, "auto")
+    from ml_models import registry
+    from ml_models.engine import model_precision
+
+    return model_precision(registry.get(_MODEL_IDS[family]), CPU)
 
 
 def place(net: nn.Module, path: str) -> nn.Module:
@@ -235,5 +246,5 @@ def build(family: str, weights_dir: Path, content: Tensor, style: Tensor, path: 
     if family not in BUILDERS:
         raise ValueError(f"no feed-forward case for {family!r}; known: {', '.join(BUILDERS)}")
     torch.manual_seed(0)
-    dtype = fast_dtype() if path == "fast" else torch.float32
+    dtype = fast_dtype(family) if path == "fast" else torch.float32
     return BUILDERS[family](weights_dir, content, style, path, dtype, dict(opts or {}))

@@ -346,7 +346,8 @@ def collect_targets(results: dict) -> list[dict]:
             continue
         name = f"{row['family']} {row['size']}"
         if row.get("pass_peak") is not None:
-            out.append({"name": f"{name}: fast path ≥ {t['conv_peak_fraction']:.0%} of bf16 matmul peak",
+            precision = "bf16" if (row.get("fast") or {}).get("precision") == "bfloat16" else "fp32"
+            out.append({"name": f"{name}: fast path ≥ {t['conv_peak_fraction']:.0%} of {precision} matmul peak",
                         "measured": f"{row['fast_peak_pct']:.0f} %",
                         "threshold": f"{100 * t['conv_peak_fraction']:.0f} %",
                         "pass": row["pass_peak"]})

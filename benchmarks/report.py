@@ -32,7 +32,7 @@ def table(headers: list[str], rows: Iterable[list]) -> str:
 
 def models_table(rows: list[dict]) -> str:
     headers = ["model", "size", "weights", "GFLOP/job", "fast s (n)", "ref s (n)", "speed-up", "PSNR dB",
-               "fast GFLOP/s", "% bf16 peak", "ref GFLOP/s", "% fp32 peak", "peak RSS fast/ref MiB",
+               "fast GFLOP/s", "% peak (fast dtype)", "ref GFLOP/s", "% fp32 peak", "peak RSS fast/ref MiB",
                "CPU share fast/ref", "≥50 % peak", "≥2x & ≥38 dB"]
     out = []
     for r in rows:
@@ -82,8 +82,9 @@ def render(results: dict) -> str:
                      "ref = fp32, NCHW, `torch.no_grad()`. Time is the network work of one job (median of n runs "
                      "after a warm-up). FLOPs count Conv2d/ConvTranspose2d/Linear only (2 x MACs from forward hooks "
                      "on the real shapes); **pointwise ops are excluded**. % peak = achieved GFLOP/s over the matmul "
-                     "peak measured in the same subprocess right after the case (bf16 for the fast path, fp32 for "
-                     "ref). PSNR compares the fast output with the reference output (random-weight models: "
+                     "peak measured in the same subprocess right after the case (in the fast path's precision for "
+                     "fast, bf16 only where the CPU has native BF16; fp32 for ref). PSNR compares the fast output "
+                     "with the reference output (random-weight models: "
                      "unclamped, peak = reference range). Gatys rows are one optimisation step. The ≥50 % target "
                      "applies to conv-heavy models only.\n\n" + models_table(results["models"]))
     for key, title in (("gatys_convergence", "Gatys: multi-scale fast path vs single-scale fp32 reference"),

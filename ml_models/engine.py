@@ -125,6 +125,15 @@ def _context(settings: EngineSettings) -> _Context:
     return _Context(settings, device, dev.precision_for(device, settings.precision))
 
 
+def model_precision(spec: registry.ModelSpec, device: torch.device, setting: str = "auto") -> torch.dtype:
+    """The dtype ``spec`` runs in: the device's default, except models marked ``cpu_fp32`` on the CPU (unless a
+    precision was asked for explicitly, as benchmarks do)."""
+    dtype = dev.precision_for(device, setting)
+    if spec.cpu_fp32 and device.type == "cpu" and (setting or "auto").strip().lower() == "auto":
+        return torch.float32
+    return dtype
+
+
 def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 -> (1, 3, H, W) float32 in [0, 1] on the CPU."""
     return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
@@ -287,6 +296,7 @@ def run(request: JobRequest, settings: EngineSettings | None = None, progress: P
     decoded = images.decode(request.content, max_pixels=settings.max_input_pixels)
     style_rgbs = [images.decode(s, max_pixels=settings.max_input_pixels).rgb for s in request.styles]
     ctx = _context(settings)
+    ctx.dtype = model_precision(spec, ctx.device, settings.precision)
     family = spec.family
 
     rgb = images.fit(decoded.rgb, max_side)

@@ -18,9 +18,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import BadRequest, ImageError
-
-MAX_ASPECT = 20.0
-"""Telegram refuses photos with a longer ratio, and such strips are almost never photos anyway."""
+from .limits import MAX_ASPECT, telegram_photo_ok  # noqa: F401 - re-exported
 
 _SAFE_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "DIB", "TIFF", "PPM", "AVIF", "JPEG2000", "ICO")
 """Formats decoded for users. Others are identified only to name them in the refusal (EPS would start Ghostscript)."""
@@ -303,11 +301,6 @@ def encode(image: np.ndarray, fmt: str = "auto", had_alpha: bool | None = None) 
     return buf.getvalue(), "image/jpeg"
 
 
-TELEGRAM_PHOTO_MAX_BYTES = 10 * 1000 * 1000
-TELEGRAM_PHOTO_MAX_SIDES = 10_000
-TELEGRAM_PHOTO_MAX_RATIO = 20.0
-
-
 def _onto_white(rgba: np.ndarray, rows: int = 512) -> np.ndarray:
     """RGBA composited onto white, in integer arithmetic and bands of ``rows`` so that an upscaled 8192 px result
     needs a few MiB of temporaries instead of several float copies of the whole image."""
@@ -318,16 +311,6 @@ def _onto_white(rgba: np.ndarray, rows: int = 512) -> np.ndarray:
         out[top:top + rows] = (band[:, :, :3] * alpha + 255 * (255 - alpha) + 127) // 255
     return out
 
-
-def telegram_photo_ok(width: int, height: int, nbytes: int) -> bool:
-    """Whether Telegram accepts these bytes as a photo (else the bot sends a document).
-
-    Bot API limits for sendPhoto: at most 10 MB, width + height at most 10000, side ratio at most 20.
-    """
-    if width <= 0 or height <= 0 or nbytes <= 0:
-        return False
-    return (nbytes <= TELEGRAM_PHOTO_MAX_BYTES and width + height <= TELEGRAM_PHOTO_MAX_SIDES
-            and max(width, height) / min(width, height) <= TELEGRAM_PHOTO_MAX_RATIO)
 
 
 # --------------------------------------------------------------------------------------------------- colour

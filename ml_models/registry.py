@@ -234,6 +234,9 @@ class ModelSpec:
     hd_max_side: int = 2048
     cpu_pixel_budget: int = 16_000_000  # inputs above it are refused before they start (after resizing)
     timeout_s: float = 600.0
+    # Run in fp32 on CPUs even where bf16 is the default: networks made of depthwise/pointwise convolutions
+    # are memory-bound, and oneDNN's bf16 kernels for them were measured slower than fp32 (MicroAST 0.39-1.07x).
+    cpu_fp32: bool = False
 
     def option(self, name: str) -> Option:
         for opt in self.options:
@@ -280,7 +283,7 @@ _MODELS: tuple[ModelSpec, ...] = (
         "microast", "microast", "arbitrary_style", "MicroAST (быстро)", "MicroAST (fast)",
         "Любой стиль за секунду: лёгкая сеть без VGG.", "Any style in about a second: a tiny network without VGG.",
         options=(_opt_strength(), _PRESERVE, _SIZE), alternatives=(_MICROAST_FILES,), max_styles=2,
-        default_max_side=1024, hd_max_side=2048, timeout_s=120,
+        default_max_side=1024, hd_max_side=2048, timeout_s=120, cpu_fp32=True,
     ),
     ModelSpec(
         "adain", "adain", "arbitrary_style", "AdaIN", "AdaIN",

@@ -70,3 +70,18 @@ def test_set_threads_keeps_the_default_for_zero():
     device.set_threads(1)
     assert torch.get_num_threads() == 1
     device.set_threads(before)
+
+
+def test_models_marked_cpu_fp32_stay_fp32_where_bf16_is_the_default(monkeypatch):
+    """MicroAST's depthwise convolutions ran slower in bf16 than in fp32 on a native-BF16 CPU, so the registry marks
+    it ``cpu_fp32``; the other models keep the CPU's fast precision, and an explicit PRECISION still wins."""
+    from ml_models import registry
+    from ml_models.engine import model_precision
+
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)
+    cpu = torch.device("cpu")
+    assert model_precision(registry.get("microast"), cpu) == torch.float32
+    assert model_precision(registry.get("adain"), cpu) == torch.bfloat16
+    assert model_precision(registry.get("microast"), cpu, "bf16") == torch.bfloat16
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
+    assert model_precision(registry.get("adain"), cpu) == torch.float32

@@ -1,4 +1,4 @@
-"""The bot process never loads torch: it must start and answer while the workers hold the models.
+"""The bot process never loads torch (nor numpy): it must start and answer while the workers hold the models.
 
 Each check runs in a fresh interpreter, because this test process may have imported torch for other tests.
 """
@@ -22,7 +22,7 @@ settings = config.load_settings({"BOT_TOKEN": "123456:ABCdefGHIjklMNOpqrSTUvwxYZ
 app = bot_init.build(settings)
 assert app.dispatcher.sub_routers, "no routers"
 assert app.executor is not None
-heavy = sorted(name for name in sys.modules if name == "torch" or name.startswith(("torch.", "torchvision")))
+heavy = sorted(name for name in sys.modules if name in ("torch", "numpy") or name.startswith(("torch.", "torchvision")))
 print("HEAVY", heavy)
 """
 

@@ -23,7 +23,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ml_models import registry
 from ml_models.errors import ImageError
-from ml_models.images import MAX_ASPECT
+from ml_models.limits import MAX_ASPECT
 
 from .dialogue import ImageRef
 

@@ -34,7 +34,7 @@ from keyboards import results as results_kb
 from ml_models import registry
 from ml_models.api import JobRequest, JobResult
 from ml_models.errors import EngineError
-from ml_models.images import telegram_photo_ok
+from ml_models.limits import telegram_photo_ok
 
 from .dialogue import LastResult, Recipe
 from .files import FileStore, InputRejected
