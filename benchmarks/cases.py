@@ -2,8 +2,8 @@
 
 Two paths are compared:
 
-* ``fast``, what the engine does (``ml_models.device``): ``prepare`` (eval, frozen, channels_last weights),
-  ``to_device`` (channels_last input) and ``inference_context`` (inference mode plus bf16 autocast on CPUs with
+* ``fast``, what the engine does (``ml_models.device``): ``prepare`` (eval, frozen; NHWC where the registry asks
+  for it in fp32), ``to_device`` (same layout) and ``inference_context`` (inference mode plus bf16 autocast on CPUs with
   native BF16, fp32 elsewhere);
 * ``ref``, a plain PyTorch baseline: fp32, NCHW-contiguous weights and input, ``torch.no_grad()`` (autograd off, but
   not inference mode), no autocast.
@@ -69,17 +69,26 @@ def fast_dtype(family: str | None = None) -> torch.dtype:
     return model_precision(registry.get(_MODEL_IDS[family]), CPU)
 
 
-def place(net: nn.Module, path: str) -> nn.Module:
+def fast_layout(family: str, dtype: torch.dtype) -> bool:
+    """Whether the engine runs ``family`` in NHWC at ``dtype`` on this CPU (``ModelSpec.cpu_channels_last``)."""
+    from ml_models import registry
+
+    return engine_device.channels_last_for(CPU, dtype, registry.get(_MODEL_IDS[family]).cpu_channels_last)
+
+
+def place(net: nn.Module, path: str, opts: dict | None = None) -> nn.Module:
     if path == "fast":
-        return engine_device.prepare(net, CPU)
+        return engine_device.prepare(net, CPU, bool((opts or {}).get("channels_last")))
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
     return net.to(memory_format=torch.contiguous_format)
 
 
-def place_input(x: Tensor, path: str) -> Tensor:
-    return engine_device.to_device(x, CPU) if path == "fast" else x.contiguous()
+def place_input(x: Tensor, path: str, opts: dict | None = None) -> Tensor:
+    if path == "fast":
+        return engine_device.to_device(x, CPU, bool((opts or {}).get("channels_last")))
+    return x.contiguous()
 
 
 def context(path: str, dtype: torch.dtype) -> contextlib.AbstractContextManager:
@@ -115,8 +124,8 @@ def _microast(weights_dir, content, style, path, dtype, opts) -> Prepared:
              for p in ("content_encoder", "style_encoder", "modulator", "decoder")]
     net = MicroAST.load(*parts) if all(parts) else MicroAST()
     weights, genuine = _describe(parts[0] if all(parts) else None, "microast/*_iter_160000.pth.tar", "MicroAST()")
-    net = place(net, path)
-    x, s = place_input(content, path), place_input(style, path)
+    net = place(net, path, opts)
+    x, s = place_input(content, path, opts), place_input(style, path, opts)
     return Prepared(_run(path, dtype, lambda: net.stylize(x, s)), [net], weights, genuine,
                     tuple(content.shape[-2:]), dtype, ["includes encoding the style image"])
 
@@ -128,8 +137,8 @@ def _johnson(weights_dir, content, style, path, dtype, opts) -> Prepared:
     file = _file(weights_dir, rel)
     net = load_transformer_net(file) if file else TransformerNet(16)
     weights, genuine = _describe(file, rel, "TransformerNet(16)")
-    net = place(net, path)
-    x = place_input(content * 255.0, path)
+    net = place(net, path, opts)
+    x = place_input(content * 255.0, path, opts)
     return Prepared(_run(path, dtype, lambda: net.stylize(x) / 255.0), [net], weights, genuine,
                     tuple(content.shape[-2:]), dtype)
 
@@ -140,8 +149,8 @@ def _adain(weights_dir, content, style, path, dtype, opts) -> Prepared:
     enc, dec = _file(weights_dir, "adain/vgg_normalised.pth"), _file(weights_dir, "adain/decoder.pth")
     net = AdaIN.load(enc, dec) if enc and dec else AdaIN(AdaINEncoder(), AdaINDecoder())
     weights, genuine = _describe(enc if enc and dec else None, "adain/vgg_normalised.pth + decoder.pth", "AdaIN()")
-    net = place(net, path)
-    x, s = place_input(content, path), place_input(style, path)
+    net = place(net, path, opts)
+    x, s = place_input(content, path, opts), place_input(style, path, opts)
 
     def work() -> Tensor:
         # AdaIN.stylize minus the final clamp: random decoders saturate a clamp, which would hide precision errors
@@ -160,8 +169,8 @@ def _cyclegan(weights_dir, content, style, path, dtype, opts) -> Prepared:
     file = _file(weights_dir, rel)
     net = load_cyclegan(file) if file else ResnetGenerator()
     weights, genuine = _describe(file, rel, "ResnetGenerator()")
-    net = place(net, path)
-    x = place_input(content * 2.0 - 1.0, path)
+    net = place(net, path, opts)
+    x = place_input(content * 2.0 - 1.0, path, opts)
     return Prepared(_run(path, dtype, lambda: (net.stylize(x) + 1.0) / 2.0), [net], weights, genuine,
                     tuple(content.shape[-2:]), dtype)
 
@@ -182,7 +191,7 @@ def _super_resolution(rel: str, fallback: Callable[[], nn.Module], fallback_name
         file = _file(weights_dir, rel)
         net, scale = load_sr_network(file) if file else (fallback(), 4)
         weights, genuine = _describe(file, rel, fallback_name)
-        net = place(net, path)
+        net = place(net, path, opts)
         max_tiles = int(opts.get("max_tiles") or 0)
         tile = int(opts.get("tile") or 256)
         overlap = _sr_overlap(tile)
@@ -196,7 +205,7 @@ def _super_resolution(rel: str, fallback: Callable[[], nn.Module], fallback_name
             def fn(t: Tensor) -> Tensor:
                 # per tile, as the engine's _run_superres: layout change, network, fp32 result
                 with context(path, dtype):
-                    y = net(place_input(t, path)).float()
+                    y = net(place_input(t, path, opts)).float()
                 if max_tiles:
                     kept.append(y.flatten())
                 return y
@@ -247,4 +256,6 @@ def build(family: str, weights_dir: Path, content: Tensor, style: Tensor, path: 
         raise ValueError(f"no feed-forward case for {family!r}; known: {', '.join(BUILDERS)}")
     torch.manual_seed(0)
     dtype = fast_dtype(family) if path == "fast" else torch.float32
-    return BUILDERS[family](weights_dir, content, style, path, dtype, dict(opts or {}))
+    opts = dict(opts or {})
+    opts["channels_last"] = path == "fast" and fast_layout(family, dtype)
+    return BUILDERS[family](weights_dir, content, style, path, dtype, opts)

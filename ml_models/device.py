@@ -110,18 +110,30 @@ def inference_context(device: torch.device, dtype: torch.dtype) -> Iterator[None
         yield
 
 
-def prepare(module: nn.Module, device: torch.device) -> nn.Module:
-    """Eval mode, frozen, on ``device``; channels_last (NHWC) on CUDA, where cuDNN's tensor-core kernels want it.
+def channels_last_for(device: torch.device, dtype: torch.dtype, cpu_fp32_nhwc: bool = False) -> bool:
+    """NHWC on CUDA (cuDNN's tensor-core kernels want it); on the CPU only in fp32 for networks that ask for it.
 
-    On the CPU NHWC weights were measured *slower* with this torch/oneDNN (realesr-animevideov3, 256 px tile, bf16:
-    0.27 s NCHW vs 0.67-0.98 s NHWC; Johnson and VGG no better), so CPU modules stay NCHW.
+    On the CPU the answer depends on the network's op mix, measured with this torch/oneDNN:
+    plain conv stacks gain in fp32 NHWC (AVX2 EPYC, fp32: MicroAST 1.61x, AdaIN 1.20-1.36x, RRDB 1.34x, SRVGG 1.01x),
+    while instance-norm/reflection-pad networks lose (CycleGAN 0.87x, Johnson 0.75-0.93x); in bf16 on a native-BF16
+    CPU NHWC was slower (realesr-animevideov3 256 px tile 0.27 s NCHW vs 0.67-0.98 s NHWC; Johnson, VGG no better).
+    So the registry marks the networks that gain (``ModelSpec.cpu_channels_last``) and bf16 stays NCHW.
+    """
+    if device.type == "cuda":
+        return True
+    return cpu_fp32_nhwc and dtype == torch.float32
+
+
+def prepare(module: nn.Module, device: torch.device, channels_last: bool | None = None) -> nn.Module:
+    """Eval mode, frozen, on ``device``, in NHWC where ``channels_last`` (default: on CUDA only).
+
     Weights stay fp32: autocast casts them per op, so one cached module serves fp32 and reduced-precision runs.
     """
     module.eval()
     for p in module.parameters():
         p.requires_grad_(False)
     module = module.to(device=device)
-    if device.type == "cuda":
+    if device.type == "cuda" if channels_last is None else channels_last:
         module = module.to(memory_format=torch.channels_last)
     return module
 
@@ -135,13 +147,16 @@ def configure(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Host to device; on CUDA through pinned memory (an asynchronous DMA copy) and in channels_last like the
-    modules ``prepare`` puts there."""
-    if device.type != "cuda":
-        return x.to(device)
-    x = x.pin_memory().to(device, non_blocking=True) if x.device.type == "cpu" else x.to(device)
-    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+def to_device(x: torch.Tensor, device: torch.device, channels_last: bool | None = None) -> torch.Tensor:
+    """Host to device (on CUDA through pinned memory, an asynchronous DMA copy), in the layout ``prepare`` gave the
+    modules (default: NHWC on CUDA only)."""
+    if device.type == "cuda":
+        x = x.pin_memory().to(device, non_blocking=True) if x.device.type == "cpu" else x.to(device)
+    else:
+        x = x.to(device)
+    if (device.type == "cuda" if channels_last is None else channels_last) and x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
 
 
 _threads_set = False

@@ -75,8 +75,9 @@ def _load_family(family: str, paths: Sequence[Path]) -> Any:
     raise BadRequest(message=f"no engine for model family {family!r}", family=family)
 
 
-def _network(family: str, paths: Sequence[Path], device: torch.device, dtype: torch.dtype) -> Any:
-    key = (family, tuple(_file_key(p) for p in paths), str(device), str(dtype))
+def _network(family: str, paths: Sequence[Path], device: torch.device, dtype: torch.dtype,
+             channels_last: bool = False) -> Any:
+    key = (family, tuple(_file_key(p) for p in paths), str(device), str(dtype), channels_last)
     with _cache_lock:
         if key in _cache:
             _cache[key] = _cache.pop(key)  # most recently used goes last
@@ -84,9 +85,9 @@ def _network(family: str, paths: Sequence[Path], device: torch.device, dtype: to
         started = time.perf_counter()
         loaded = _load_family(family, paths)
         if isinstance(loaded, tuple):  # superres: (module, scale)
-            loaded = (dev.prepare(loaded[0], device), loaded[1])
+            loaded = (dev.prepare(loaded[0], device, channels_last), loaded[1])
         else:
-            loaded = dev.prepare(loaded, device)
+            loaded = dev.prepare(loaded, device, channels_last)
         _cache[key] = loaded
         while len(_cache) > _CACHE_SIZE:
             _cache.pop(next(iter(_cache)))
@@ -109,6 +110,7 @@ class _Context:
     settings: EngineSettings
     device: torch.device
     dtype: torch.dtype
+    channels_last: bool = False
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -132,6 +134,12 @@ def model_precision(spec: registry.ModelSpec, device: torch.device, setting: str
     if spec.cpu_fp32 and device.type == "cpu" and (setting or "auto").strip().lower() == "auto":
         return torch.float32
     return dtype
+
+
+def _for_model(ctx: _Context, spec: registry.ModelSpec) -> None:
+    """The model's own precision and memory layout (a preloaded network must match what its jobs look up)."""
+    ctx.dtype = model_precision(spec, ctx.device, ctx.settings.precision)
+    ctx.channels_last = dev.channels_last_for(ctx.device, ctx.dtype, spec.cpu_channels_last)
 
 
 def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
@@ -198,13 +206,13 @@ def _style_weights(request: JobRequest, spec: registry.ModelSpec) -> list[float]
 def _feed_forward(family: str, net: Any, content: torch.Tensor, styles: list[torch.Tensor],
                   weights: list[float], options: dict[str, Any], ctx: _Context) -> torch.Tensor:
     """One pass of a feed-forward family; input and output RGB in [0, 1], (1, 3, H, W), same size."""
-    x = dev.to_device(content, ctx.device)
+    x = dev.to_device(content, ctx.device, ctx.channels_last)
     with dev.inference_context(ctx.device, ctx.dtype):
         if family == "johnson":
             return net.stylize(x * 255.0).float().div_(255.0)
         if family == "cyclegan":
             return net.stylize(x * 2.0 - 1.0).float().add_(1.0).div_(2.0)
-        style_tensors = [dev.to_device(s, ctx.device) for s in styles]
+        style_tensors = [dev.to_device(s, ctx.device, ctx.channels_last) for s in styles]
         if family == "adain":
             return net.stylize(x, style_tensors, weights, alpha=float(options.get("strength", 1.0)))
         if family == "microast":
@@ -255,7 +263,7 @@ def _run_superres(net: Any, scale: int, content: torch.Tensor, ctx: _Context, pr
 
     def forward(part: torch.Tensor) -> torch.Tensor:
         with dev.inference_context(ctx.device, ctx.dtype):
-            return net(dev.to_device(part, ctx.device)).float().clamp_(0.0, 1.0)
+            return net(dev.to_device(part, ctx.device, ctx.channels_last)).float().clamp_(0.0, 1.0)
 
     height, width = content.shape[-2:]
     canvas = np.empty((height * scale, width * scale, 3), dtype=np.uint8)
@@ -296,14 +304,14 @@ def run(request: JobRequest, settings: EngineSettings | None = None, progress: P
     decoded = images.decode(request.content, max_pixels=settings.max_input_pixels)
     style_rgbs = [images.decode(s, max_pixels=settings.max_input_pixels).rgb for s in request.styles]
     ctx = _context(settings)
-    ctx.dtype = model_precision(spec, ctx.device, settings.precision)
+    _for_model(ctx, spec)
     family = spec.family
 
     rgb = images.fit(decoded.rgb, max_side)
     if max(rgb.shape[:2]) < max(decoded.rgb.shape[:2]):
         ctx.notes.append(f"resized from {decoded.width}x{decoded.height} to {rgb.shape[1]}x{rgb.shape[0]}")
     if family == "superres":
-        net, scale = _network(family, paths, ctx.device, ctx.dtype)
+        net, scale = _network(family, paths, ctx.device, ctx.dtype, ctx.channels_last)
         limit = max(1, settings.max_output_side // scale)
         if max(rgb.shape[:2]) > limit:
             before = rgb.shape
@@ -317,7 +325,7 @@ def run(request: JobRequest, settings: EngineSettings | None = None, progress: P
     if family == "superres":
         pixels = _run_superres(net, scale, content, ctx, progress, cancelled)
     else:
-        net = _network(family, paths, ctx.device, ctx.dtype)
+        net = _network(family, paths, ctx.device, ctx.dtype, ctx.channels_last)
         style_side = max(rgb.shape[:2]) if family == "gatys" else STYLE_SIDE
         styles = [_to_tensor(images.fit(s, style_side)) for s in style_rgbs]
         if family == "gatys":
@@ -380,4 +388,5 @@ def preload(model_ids: Iterable[str], settings: EngineSettings | None = None) ->
             presets = [preset or None]
         for p in presets:
             paths = registry.resolve_weights(spec.id, p, settings.weights_dir)
-            _network(spec.family, paths, ctx.device, ctx.dtype)
+            _for_model(ctx, spec)
+            _network(spec.family, paths, ctx.device, ctx.dtype, ctx.channels_last)

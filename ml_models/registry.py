@@ -237,6 +237,8 @@ class ModelSpec:
     # Run in fp32 on CPUs even where bf16 is the default: networks made of depthwise/pointwise convolutions
     # are memory-bound, and oneDNN's bf16 kernels for them were measured slower than fp32 (MicroAST 0.39-1.07x).
     cpu_fp32: bool = False
+    # NHWC weights and activations when running fp32 on the CPU (see ``device.channels_last_for``).
+    cpu_channels_last: bool = False
 
     def option(self, name: str) -> Option:
         for opt in self.options:
@@ -283,13 +285,13 @@ _MODELS: tuple[ModelSpec, ...] = (
         "microast", "microast", "arbitrary_style", "MicroAST (быстро)", "MicroAST (fast)",
         "Любой стиль за секунду: лёгкая сеть без VGG.", "Any style in about a second: a tiny network without VGG.",
         options=(_opt_strength(), _PRESERVE, _SIZE), alternatives=(_MICROAST_FILES,), max_styles=2,
-        default_max_side=1024, hd_max_side=2048, timeout_s=120, cpu_fp32=True,
+        default_max_side=1024, hd_max_side=2048, timeout_s=120, cpu_fp32=True, cpu_channels_last=True,
     ),
     ModelSpec(
         "adain", "adain", "arbitrary_style", "AdaIN", "AdaIN",
         "Любой стиль, смешение двух стилей.", "Any style, with a blend of two styles.",
         options=(_opt_strength(), _PRESERVE, _SIZE), alternatives=(("adain/vgg_normalised.pth", "adain/decoder.pth"),),
-        max_styles=2, default_max_side=768, hd_max_side=1536, timeout_s=180,
+        max_styles=2, default_max_side=768, hd_max_side=1536, timeout_s=180, cpu_channels_last=True,
     ),
     ModelSpec(
         "gatys", "gatys", "arbitrary_style", "Gatys (высокое качество)", "Gatys (high quality)",
@@ -334,6 +336,7 @@ _MODELS: tuple[ModelSpec, ...] = (
                 ("esrgan/RealESRGAN_x4plus_anime_6B.pth",), ("esrgan/realesr-animevideov3.pth",))),
         ),
         multi_step=True, default_max_side=1024, hd_max_side=2048, cpu_pixel_budget=4_200_000, timeout_s=900,
+        cpu_channels_last=True,
     ),
 )
 

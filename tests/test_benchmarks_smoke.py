@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from ml_models import device
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -41,7 +43,11 @@ def test_models_upscale_and_first_job_fields(tmp_path: Path) -> None:
     meta = results["meta"]
     assert meta["sizes"] == [64] and meta["models"] == ["johnson", "srvgg"] and meta["quick"] is True
     _positive(results["peak"]["start"]["fp32"], "fp32 matmul peak")
-    _positive(results["peak"]["start"]["bf16"], "bf16 matmul peak")
+    native_bf16 = device.cpu_has_bf16()
+    if native_bf16:  # emulated bf16 is not measured (minutes per matmul, and the engine never uses it there)
+        _positive(results["peak"]["start"]["bf16"], "bf16 matmul peak")
+    else:
+        assert results["peak"]["start"]["bf16"] is None
 
     rows = {row["family"]: row for row in results["models"]}
     assert set(rows) == {"johnson", "srvgg"}
@@ -56,7 +62,7 @@ def test_models_upscale_and_first_job_fields(tmp_path: Path) -> None:
                 _positive(case[key], f"{family}.{path}.{key}")
             assert case["runs"] == 1 and len(case["times"]) == 1
             assert case["input_hw"] == [64, 64]
-            _positive(case["matmul_peak"]["bf16"], f"{family}.{path} same-process peak")
+            _positive(case["matmul_peak"]["fp32"], f"{family}.{path} same-process peak")
         assert row["fast"]["precision"] in ("bfloat16", "float32") and row["ref"]["precision"] == "float32"
     assert rows["srvgg"]["fast"]["tiles"] == {"timed": 1, "total": 1}
     # The FLOP count does not depend on the path: the same layers see the same shapes.
