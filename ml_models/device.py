@@ -114,7 +114,8 @@ def channels_last_for(device: torch.device, dtype: torch.dtype, cpu_fp32_nhwc: b
     """NHWC on CUDA (cuDNN's tensor-core kernels want it); on the CPU only in fp32 for networks that ask for it.
 
     On the CPU the answer depends on the network's op mix, measured with this torch/oneDNN:
-    plain conv stacks gain in fp32 NHWC (AVX2 EPYC, fp32: MicroAST 1.61x, AdaIN 1.20-1.36x, RRDB 1.34x, SRVGG 1.01x),
+    plain conv stacks gain in fp32 NHWC (AVX2 EPYC, fp32: MicroAST 1.61x, AdaIN 1.20-1.36x, RRDB 1.34x, SRVGG 1.01x,
+    VGG-19 forward+backward for Gatys 1.09x at 256 px and 1.34x at 512 px),
     while instance-norm/reflection-pad networks lose (CycleGAN 0.87x, Johnson 0.75-0.93x); in bf16 on a native-BF16
     CPU NHWC was slower (realesr-animevideov3 256 px tile 0.27 s NCHW vs 0.67-0.98 s NHWC; Johnson, VGG no better).
     So the registry marks the networks that gain (``ModelSpec.cpu_channels_last``) and bf16 stays NCHW.
