@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from benchmarks.cases import CPU, fast_dtype
+from benchmarks.cases import CPU, fast_dtype, fast_layout
 from benchmarks.flops import counting
 from ml_models import device as engine_device
 from ml_models import gatys
@@ -45,7 +45,8 @@ def load_vgg(weights_dir: Path, prefer: str) -> tuple[VGG19, str]:
 
 def _place(vgg: VGG19, path: str) -> tuple[VGG19, torch.dtype]:
     if path == "fast":
-        return engine_device.prepare(vgg, CPU), fast_dtype()
+        dtype = fast_dtype("gatys")
+        return engine_device.prepare(vgg, CPU, fast_layout("gatys", dtype)), dtype
     vgg.eval()
     for p in vgg.parameters():
         p.requires_grad_(False)
