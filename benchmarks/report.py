@@ -78,7 +78,8 @@ def render(results: dict) -> str:
              if isinstance(v, dict) and "fp32" in v]))
     if results.get("models"):
         parts.append("## Models: fast path vs reference\n\n"
-                     "fast = the engine's path (channels_last, inference_mode, bf16 autocast where native); "
+                     "fast = the engine's path (inference_mode; bf16 autocast where the CPU has native BF16 and "
+                     "the model is not kept in fp32; NHWC in fp32 for the models the registry marks); "
                      "ref = fp32, NCHW, `torch.no_grad()`. Time is the network work of one job (median of n runs "
                      "after a warm-up). FLOPs count Conv2d/ConvTranspose2d/Linear only (2 x MACs from forward hooks "
                      "on the real shapes); **pointwise ops are excluded**. % peak = achieved GFLOP/s over the matmul "
