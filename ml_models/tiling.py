@@ -108,7 +108,7 @@ def tiled_rows(fn: Callable[[Tensor], Tensor], x: Tensor, scale: int, tile: int 
                 if carry is not None:
                     strip[..., :carry.shape[-2], :] += carry
             weight = (ramps_y[iy][:, None] * ramps_x[ix][None, :]).to(strip.device)
-            strip[..., x0 * scale:(x0 + tw) * scale] += result.float() * weight
+            strip[..., x0 * scale:(x0 + tw) * scale].addcmul_(result.float(), weight)  # no strip-sized temporary
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -116,7 +116,7 @@ def tiled_rows(fn: Callable[[Tensor], Tensor], x: Tensor, scale: int, tile: int 
         finished = (ys[iy + 1] * scale - top) if iy + 1 < len(ys) else bottom - top
         carry = strip[..., finished:, :].clone() if finished < bottom - top else None
         rows = strip[..., :finished, :]
-        rows.div_((norm_y[top:top + finished, None] * norm_x[None, :]).to(rows.device))
+        rows.div_(norm_y[top:top + finished, None].to(rows.device)).div_(norm_x.to(rows.device))
         yield top, rows
 
 
