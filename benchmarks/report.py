@@ -79,15 +79,17 @@ def render(results: dict) -> str:
     if results.get("models"):
         parts.append("## Models: fast path vs reference\n\n"
                      "fast = the engine's path (inference_mode; bf16 autocast where the CPU has native BF16 and "
-                     "the model is not kept in fp32; NHWC in fp32 for the models the registry marks); "
+                     "the model is not kept in fp32; NHWC in the precisions the registry lists for the model); "
                      "ref = fp32, NCHW, `torch.no_grad()`. Time is the network work of one job (median of n runs "
                      "after a warm-up). FLOPs count Conv2d/ConvTranspose2d/Linear only (2 x MACs from forward hooks "
                      "on the real shapes); **pointwise ops are excluded**. % peak = achieved GFLOP/s over the matmul "
                      "peak measured in the same subprocess right after the case (in the fast path's precision for "
                      "fast, bf16 only where the CPU has native BF16; fp32 for ref). PSNR compares the fast output "
                      "with the reference output (random-weight models: "
-                     "unclamped, peak = reference range). Gatys rows are one optimisation step. The ≥50 % target "
-                     "applies to conv-heavy models only.\n\n" + models_table(results["models"]))
+                     "unclamped, peak = reference range). Gatys rows are one optimisation step (its "
+                     "quality bar is the convergence test below). The ≥50 % and ≥2x targets apply to the "
+                     "conv-heavy models only (AdaIN, CycleGAN, RRDB, Gatys' VGG); the other rows are for "
+                     "information.\n\n" + models_table(results["models"]))
     for key, title in (("gatys_convergence", "Gatys: multi-scale fast path vs single-scale fp32 reference"),
                        ("gatys_whole", "Gatys whole runs through the engine"),
                        ("superres", "Super-resolution through the engine (realesr-animevideov3, tile 256)"),

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ml_models.checkpoints import load_strict, read_state_dict
+from ml_models.padding import ReflectionPad2d
 from ml_models.tiling import pad_to_multiple
 
 ENCODER_DEPTH = 31  # modules 0..30: input -> relu4_1; the official file continues to relu5_4 (module 52)
@@ -42,7 +43,7 @@ def adaptive_instance_norm(content_feat: Tensor, style_feat: Tensor, eps: float 
 
 
 def _conv(cin: int, cout: int) -> list[nn.Module]:
-    return [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3), nn.ReLU()]
+    return [ReflectionPad2d(1), nn.Conv2d(cin, cout, 3), nn.ReLU()]
 
 
 def _pool() -> nn.Module:
@@ -82,7 +83,7 @@ class AdaINDecoder(nn.Sequential):
             *_conv(512, 256), _up(),                                                         # 0..3
             *_conv(256, 256), *_conv(256, 256), *_conv(256, 256), *_conv(256, 128), _up(),    # 4..16
             *_conv(128, 128), *_conv(128, 64), _up(),                                        # 17..23
-            *_conv(64, 64), nn.ReflectionPad2d(1), nn.Conv2d(64, 3, 3),                      # 24..28
+            *_conv(64, 64), ReflectionPad2d(1), nn.Conv2d(64, 3, 3),                      # 24..28
         )
 
     @classmethod

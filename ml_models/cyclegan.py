@@ -12,6 +12,7 @@ from os import PathLike
 from torch import Tensor, nn
 
 from ml_models.checkpoints import load_strict, read_state_dict
+from ml_models.padding import ReflectionPad2d
 from ml_models.tiling import pad_to_multiple
 
 _NORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
@@ -25,8 +26,8 @@ class ResnetBlock(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv_block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _norm(channels), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _norm(channels),
+            ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _norm(channels), nn.ReLU(True),
+            ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _norm(channels),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -39,7 +40,7 @@ class ResnetGenerator(nn.Module):
 
     def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, n_blocks: int = 9) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7), _norm(ngf), nn.ReLU(True)]
+        layers: list[nn.Module] = [ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7), _norm(ngf), nn.ReLU(True)]
         for mult in (1, 2):
             layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1), _norm(ngf * mult * 2),
                        nn.ReLU(True)]
@@ -47,7 +48,7 @@ class ResnetGenerator(nn.Module):
         for mult in (4, 2):
             layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1),
                        _norm(ngf * mult // 2), nn.ReLU(True)]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
+        layers += [ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import torch
@@ -110,19 +110,19 @@ def inference_context(device: torch.device, dtype: torch.dtype) -> Iterator[None
         yield
 
 
-def channels_last_for(device: torch.device, dtype: torch.dtype, cpu_fp32_nhwc: bool = False) -> bool:
-    """NHWC on CUDA (cuDNN's tensor-core kernels want it); on the CPU only in fp32 for networks that ask for it.
+def channels_last_for(device: torch.device, dtype: torch.dtype, cpu_nhwc: Collection[str] = ()) -> bool:
+    """NHWC on CUDA (cuDNN's tensor-core kernels want it); on the CPU in the precisions a network lists.
 
-    On the CPU the answer depends on the network's op mix, measured with this torch/oneDNN:
-    plain conv stacks gain in fp32 NHWC (AVX2 EPYC, fp32: MicroAST 1.61x, AdaIN 1.20-1.36x, RRDB 1.34x, SRVGG 1.01x,
-    VGG-19 forward+backward for Gatys 1.09x at 256 px and 1.34x at 512 px),
-    while instance-norm/reflection-pad networks lose (CycleGAN 0.87x, Johnson 0.75-0.93x); in bf16 on a native-BF16
-    CPU NHWC was slower (realesr-animevideov3 256 px tile 0.27 s NCHW vs 0.67-0.98 s NHWC; Johnson, VGG no better).
-    So the registry marks the networks that gain (``ModelSpec.cpu_channels_last``) and bf16 stays NCHW.
+    On the CPU the answer depends on the network's op mix and the precision, measured with this torch/oneDNN.
+    fp32, AVX2 EPYC: MicroAST 1.61x, AdaIN 1.20-1.36x, RRDB 1.34x, SRVGG 1.01x, VGG-19 forward+backward for Gatys
+    1.09x at 256 px and 1.34x at 512 px; CycleGAN 0.87x and Johnson 0.75-0.93x (instance norm and reflection
+    padding copy NHWC tensors). bf16, AVX-512 BF16 EPYC, NHWC over NCHW under the same autocast: AdaIN 1.37x at
+    512 px and 1.33x at 1024, RRDB 1.30x, SRVGG 1.11-1.24x, VGG forward+backward 0.95x, CycleGAN 1.0x, Johnson
+    0.92x. So the registry lists per network the precisions that gain (``ModelSpec.cpu_channels_last``).
     """
     if device.type == "cuda":
         return True
-    return cpu_fp32_nhwc and dtype == torch.float32
+    return precision_name(dtype) in cpu_nhwc
 
 
 def prepare(module: nn.Module, device: torch.device, channels_last: bool | None = None) -> nn.Module:

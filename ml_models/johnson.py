@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ml_models.checkpoints import load_strict, read_state_dict
+from ml_models.padding import ReflectionPad2d
 from ml_models.tiling import pad_to_multiple
 
 # Pre-0.4 InstanceNorm kept running statistics; current InstanceNorm2d(track_running_stats=False) has none.
@@ -27,7 +28,7 @@ class ConvLayer(nn.Module):
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, upsample: int = 1) -> None:
         super().__init__()
         self.upsample = upsample
-        self.pad = nn.ReflectionPad2d(kernel // 2)
+        self.pad = ReflectionPad2d(kernel // 2)
         self.conv2d = nn.Conv2d(cin, cout, kernel, stride)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from ml_models.adain import adain_with_stats, mean_std
 from ml_models.checkpoints import load_strict, read_state_dict
+from ml_models.padding import ReflectionPad2d
 from ml_models.tiling import pad_to_multiple
 
 Stats = tuple[Tensor, Tensor]  # per-channel (mean, std), each (N, C, 1, 1)
@@ -30,7 +31,7 @@ class ConvLayer(nn.Module):
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> None:
         super().__init__()
-        self.pad = nn.ReflectionPad2d(kernel // 2)
+        self.pad = ReflectionPad2d(kernel // 2)
         self.conv_layer = nn.Conv2d(cin, cout, kernel, stride, groups=groups)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -237,8 +237,8 @@ class ModelSpec:
     # Run in fp32 on CPUs even where bf16 is the default: networks made of depthwise/pointwise convolutions
     # are memory-bound, and oneDNN's bf16 kernels for them were measured slower than fp32 (MicroAST 0.39-1.07x).
     cpu_fp32: bool = False
-    # NHWC weights and activations when running fp32 on the CPU (see ``device.channels_last_for``).
-    cpu_channels_last: bool = False
+    # The precisions ("fp32", "bf16") in which this network runs NHWC on the CPU (see ``device.channels_last_for``).
+    cpu_channels_last: tuple[str, ...] = ()
 
     def option(self, name: str) -> Option:
         for opt in self.options:
@@ -280,18 +280,22 @@ def _cyclegan(pid: str, ru: str, en: str) -> Preset:
     return Preset(pid, ru, en, ((f"cyclegan/style_{pid}.pth",),))
 
 
+# Plain conv stacks gain from NHWC in both precisions (measured: ``device.channels_last_for``); networks with
+# instance norm and reflection padding (Johnson, CycleGAN) stay NCHW.
+_NHWC = ("fp32", "bf16")
+
 _MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         "microast", "microast", "arbitrary_style", "MicroAST (быстро)", "MicroAST (fast)",
         "Любой стиль за секунду: лёгкая сеть без VGG.", "Any style in about a second: a tiny network without VGG.",
         options=(_opt_strength(), _PRESERVE, _SIZE), alternatives=(_MICROAST_FILES,), max_styles=2,
-        default_max_side=1024, hd_max_side=2048, timeout_s=120, cpu_fp32=True, cpu_channels_last=True,
+        default_max_side=1024, hd_max_side=2048, timeout_s=120, cpu_fp32=True, cpu_channels_last=_NHWC,
     ),
     ModelSpec(
         "adain", "adain", "arbitrary_style", "AdaIN", "AdaIN",
         "Любой стиль, смешение двух стилей.", "Any style, with a blend of two styles.",
         options=(_opt_strength(), _PRESERVE, _SIZE), alternatives=(("adain/vgg_normalised.pth", "adain/decoder.pth"),),
-        max_styles=2, default_max_side=768, hd_max_side=1536, timeout_s=180, cpu_channels_last=True,
+        max_styles=2, default_max_side=768, hd_max_side=1536, timeout_s=180, cpu_channels_last=_NHWC,
     ),
     ModelSpec(
         "gatys", "gatys", "arbitrary_style", "Gatys (высокое качество)", "Gatys (high quality)",
@@ -305,7 +309,7 @@ _MODELS: tuple[ModelSpec, ...] = (
         alternatives=(("vgg19/vgg19-features.pth",), ("vgg19/vgg19-dcbb9e9d.pth",),
                       ("vgg19/vgg19_first_five_conv_layers.pth",)),
         max_styles=2, multi_step=True, default_max_side=512, hd_max_side=1024, cpu_pixel_budget=1_100_000,
-        timeout_s=1200, cpu_channels_last=True,
+        timeout_s=1200, cpu_channels_last=("fp32",),  # VGG forward+backward in bf16: NHWC 0.95x of NCHW
     ),
     ModelSpec(
         "johnson", "johnson", "preset_style", "Быстрые стили (Johnson)", "Fast styles (Johnson)",
@@ -336,7 +340,7 @@ _MODELS: tuple[ModelSpec, ...] = (
                 ("esrgan/RealESRGAN_x4plus_anime_6B.pth",), ("esrgan/realesr-animevideov3.pth",))),
         ),
         multi_step=True, default_max_side=1024, hd_max_side=2048, cpu_pixel_budget=4_200_000, timeout_s=900,
-        cpu_channels_last=True,
+        cpu_channels_last=_NHWC,
     ),
 )
 

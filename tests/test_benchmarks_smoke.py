@@ -55,7 +55,8 @@ def test_models_upscale_and_first_job_fields(tmp_path: Path) -> None:
         assert "error" not in row, row.get("error")
         for key in ("gflop_job", "speedup", "psnr_db", "fast_peak_pct", "ref_peak_pct"):
             _positive(row[key], f"{family}.{key}")
-        assert isinstance(row["pass_fast"], bool)
+        assert row["pass_fast"] is None  # neither is conv-heavy: the 2x target is the issue's for AdaIN, CycleGAN,
+        assert row["pass_peak"] is None  # RRDB and Gatys' VGG
         for path in ("fast", "ref"):
             case = row[path]
             for key in ("median_s", "job_s", "gflops", "peak_rss_mb", "first_s"):
@@ -129,3 +130,25 @@ def test_psnr_definition() -> None:
     assert psnr(a, a, 1.0) == math.inf
     assert psnr(a, a + 0.1, 1.0) == pytest.approx(20.0)
     assert psnr(a, a + 0.1, 2.0) == pytest.approx(20.0 + 20 * math.log10(2))
+
+
+def test_speed_and_peak_targets_apply_to_the_conv_heavy_models_only(tmp_path: Path) -> None:
+    """The issue sets ≥50 % of peak and ≥2x over the reference for AdaIN, CycleGAN, RRDB and Gatys' VGG; the other
+    families are measured and shown but do not get a verdict."""
+    from types import SimpleNamespace
+
+    from benchmarks import cli
+
+    def run(kind: str, args: dict, label: str) -> dict:
+        fast = args["path"] == "fast"
+        return {"job_s": 1.0 if fast else 2.5, "gflops": 250.0 if fast else 100.0, "gflop_job": 250.0,
+                "precision": "bfloat16" if fast else "float32", "psnr_db": None if fast else 45.0,
+                "matmul_peak": {"fp32": 150.0, "bf16": 400.0}, "weights": "random", "tiles": None}
+
+    a = SimpleNamespace(tmp=str(tmp_path), photo="lion.jpg", repeat=1, budget=1.0, quick=True, tile=256,
+                        rrdb_tiles=0)
+    rows = {f: cli._model_row(run, a, tmp_path, f, 512, []) for f in ("adain", "johnson")}
+    assert rows["adain"]["pass_fast"] is True and rows["adain"]["pass_peak"] is True  # 2.5x, 45 dB, 62 %
+    assert rows["johnson"]["pass_fast"] is None and rows["johnson"]["pass_peak"] is None
+    names = [t["name"] for t in cli.collect_targets({"models": list(rows.values())})]
+    assert any(n.startswith("adain 512: fast ≥ 2x") for n in names) and not any(n.startswith("johnson") for n in names)
