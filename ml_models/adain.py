@@ -83,7 +83,7 @@ class AdaINDecoder(nn.Sequential):
             *_conv(512, 256), _up(),                                                         # 0..3
             *_conv(256, 256), *_conv(256, 256), *_conv(256, 256), *_conv(256, 128), _up(),    # 4..16
             *_conv(128, 128), *_conv(128, 64), _up(),                                        # 17..23
-            *_conv(64, 64), ReflectionPad2d(1), nn.Conv2d(64, 3, 3),                      # 24..28
+            *_conv(64, 64), ReflectionPad2d(1), nn.Conv2d(64, 3, 3),                         # 24..28
         )
 
     @classmethod
