@@ -203,7 +203,8 @@ def _gatys_markdown(c: dict) -> str:
     rows = [
         ["reference: fp32, NCHW, single scale", ref["steps"], _num(ref["seconds"], 1), f"{ref['final_loss']:.5g}",
          "the bar"],
-        [f"fast ({fast['precision']}, channels_last) reaches the bar", reached["step"] if reached else "not reached",
+        [f"fast ({fast['precision']}, {fast.get('layout', '?')}) reaches the bar",
+         reached["step"] if reached else "not reached",
          _num(reached["seconds"], 1) if reached else "–", f"{reached['loss']:.5g}" if reached else "–",
          _num(c.get("ratio"), 3) + " of the reference time" if reached else "–"],
         ["fast, the engine's unmodified standard schedule (same iterates, stopped at its end)",

@@ -7,7 +7,7 @@ multiply-adds as the forward.
 
 *Convergence*: the reference is ``steps`` single-scale fp32 L-BFGS iterations on an NCHW VGG; its final total loss is
 the bar. The fast path is the engine's coarse-to-fine schedule (last scale extended so it can run as long as needed)
-on the channels_last VGG under the engine's autocast. Every full-size iterate of the fast path is re-scored with an
+on the VGG in the engine's layout and under its autocast. Every full-size iterate of the fast path is re-scored with an
 exact fp32 copy of the objective (the bf16 loss the optimiser sees is slightly biased), outside the timed part, and
 the run stops at the first iterate at or below the bar.
 """
@@ -188,7 +188,8 @@ def convergence(weights_dir: Path, content: Tensor, style: Tensor, ref_steps: in
         "reference": {"steps": ref_steps, "seconds": ref_seconds, "final_loss": bar, "precision": "fp32",
                       "schedule": "single scale", "rescored_fp32": scorer_check},
         "fast": {"schedule": {"scales": list(fast_config.scales), "steps": list(fast_config.steps)},
-                 "precision": str(dtype).removeprefix("torch."), "reached": reached,
+                 "precision": str(dtype).removeprefix("torch."),
+                 "layout": "NHWC" if fast_layout("gatys", dtype) else "NCHW", "reached": reached,
                  "engine_default_schedule": state["engine_default"],
                  "last_scored": {"step": last[0], "seconds": last[1], "loss": last[2]} if last else None,
                  "own_final_loss": fast_final, "scoring_excluded_s": state["scoring_s"]},
