@@ -10,6 +10,9 @@ Telegram, a local Bot API server or the emulator (``TELEGRAM_API_URL``).
 
 from __future__ import annotations
 
+import lazy_telegram_types  # noqa: F401  (first, before aiogram: its validators are built on first use)
+
+# isort: split
 import asyncio
 import contextlib
 import logging

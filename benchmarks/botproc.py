@@ -25,6 +25,7 @@ TOKEN = "123456:AAbenchmarkTokenForTheEmulator_x"
 
 _BUILD_ONLY = """
 import json, sys, resource
+import lazy_telegram_types  # first, as in main.py
 import config, bot_init
 settings = config.load_settings({"BOT_TOKEN": sys.argv[1], "DATA_DIR": sys.argv[2], "LOG_LEVEL": "WARNING"},
                                 dotenv_path=None)

@@ -18,6 +18,9 @@ pytest_plugins = ["tests.browser"]  # the headless Chromium fixture for the sand
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+# the bot process defers aiogram's validators (main.py imports this first); the tests run the bot the same way
+import lazy_telegram_types  # noqa: E402, F401, I001
+
 
 def need(path: Path) -> Path:
     """Skip the calling test when a file from ../shared is absent (a checkout without the shared test data)."""
