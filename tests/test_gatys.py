@@ -48,7 +48,12 @@ def test_gram_backward_matches_autograd_of_the_plain_product(dtype):
 
     ours, reference = grad_of(gatys.gram_matrix), grad_of(plain)
     assert ours.dtype == dtype
-    assert torch.allclose(ours.float(), reference.float(), rtol=1e-2 if dtype == torch.bfloat16 else 1e-5, atol=1e-7)
+    if dtype == torch.float32:
+        assert torch.allclose(ours, reference, rtol=1e-5, atol=1e-9)
+    else:  # the backward runs in bf16 (8 significant bits): errors of the order of one bf16 step of the largest entry
+        error = (ours.float() - reference.float()).abs()
+        assert error.max() <= 2**-7 * reference.float().abs().max()
+        assert error.norm() <= 2**-7 * reference.float().norm()
     assert torch.allclose(gatys.gram_matrix(feat), plain(feat))
 
 
