@@ -225,7 +225,17 @@ def _gatys_markdown(c: dict) -> str:
             f"timed part ({_num(fast['scoring_excluded_s'], 1)} s excluded). Reference loss re-scored: "
             f"{ref['rescored_fp32']:.5g} (check of the scorer).\n\n"
             + table(["run", "steps", "seconds", "total loss", "note"], rows)
-            + f"\n\nTarget ≤ {TARGETS['gatys_time_ratio']:.0%} of the reference time: **{verdict}**")
+            + f"\n\nTarget ≤ {TARGETS['gatys_time_ratio']:.0%} of the reference time: **{verdict}**"
+            + _fidelity_markdown(c.get("gradient_fidelity"), fast["precision"]))
+
+
+def _fidelity_markdown(fidelity: dict | None, precision: str) -> str:
+    if not fidelity:
+        return ""
+    rows = [[name, _num(f["psnr_db"], 1), f"{f['rel_l2']:.4f}", f"{f['cosine']:.5f}"] for name, f in fidelity.items()]
+    return (f"\n\nOne step's work compared: the loss gradient of the fast path ({precision}) against fp32 at the same "
+            "image, same genuine VGG (PSNR against the fp32 gradient's peak):\n\n"
+            + table(["image", "PSNR dB", "relative L2 error", "cosine"], rows))
 
 
 def run_superres(run: Runner, a, weights_dir: Path, sizes: list[int], model_rows: list[dict]) -> dict:

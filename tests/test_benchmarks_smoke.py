@@ -152,3 +152,19 @@ def test_speed_and_peak_targets_apply_to_the_conv_heavy_models_only(tmp_path: Pa
     assert rows["johnson"]["pass_fast"] is None and rows["johnson"]["pass_peak"] is None
     names = [t["name"] for t in cli.collect_targets({"models": list(rows.values())})]
     assert any(n.startswith("adain 512: fast ≥ 2x") for n in names) and not any(n.startswith("johnson") for n in names)
+
+
+def test_gatys_gradient_fidelity_compares_one_steps_work() -> None:
+    torch = pytest.importorskip("torch")
+    from benchmarks.gatys_bench import gradient_fidelity
+    from ml_models import gatys
+    from ml_models.vgg import LAYER_INDEX, VGG19
+
+    torch.manual_seed(0)
+    vgg = VGG19(depth=LAYER_INDEX["relu2_1"]).eval().requires_grad_(False)
+    config = gatys.GatysConfig(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"))
+    content, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    same = gradient_fidelity(vgg, vgg, torch.float32, content, style, config, {"photo": content})["photo"]
+    assert same["rel_l2"] == 0.0 and same["cosine"] == pytest.approx(1.0)
+    half = gradient_fidelity(vgg, vgg, torch.bfloat16, content, style, config, {"photo": content})["photo"]
+    assert 0.0 < half["rel_l2"] < 0.5 and half["cosine"] > 0.85 and 10.0 < half["psnr_db"] < 80.0
