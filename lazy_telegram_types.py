@@ -1,4 +1,4 @@
-"""Build aiogram's Telegram type validators on first use instead of at import: the bot process's RSS 166 -> ~60 MiB.
+"""Build aiogram's Telegram type validators on first use instead of at import: the bot process 179 -> 76 MiB RSS.
 
 ``aiogram.types`` ends by calling ``model_rebuild()`` on each of its ~450 pydantic models, which forces every
 validator and serializer to be built at import (aiogram declares ``defer_build=True``, but an explicit rebuild
