@@ -118,6 +118,8 @@ class _Gram(torch.autograd.Function):
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
         (flat,) = ctx.saved_tensors
         factor = (grad + grad.transpose(1, 2)) / ctx.norm
+        if flat.dtype == torch.float16:  # the factor (~1e-6) would be subnormal in fp16; bf16 has fp32's range
+            return torch.bmm(factor, flat.float()).to(flat.dtype), None
         return torch.bmm(factor.to(flat.dtype), flat), None
 
 

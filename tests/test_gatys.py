@@ -30,7 +30,7 @@ def test_gram_matrix_is_normalised_by_size():
     assert torch.allclose(gatys.gram_matrix(feat), torch.full((1, 2, 2), 12 / 24))
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 def test_gram_backward_matches_autograd_of_the_plain_product(dtype):
     """The hand-written backward (g + gᵀ) F / n must give the gradient autograd gives for bmm(F, Fᵀ) / n."""
     torch.manual_seed(0)
@@ -50,7 +50,7 @@ def test_gram_backward_matches_autograd_of_the_plain_product(dtype):
     assert ours.dtype == dtype
     if dtype == torch.float32:
         assert torch.allclose(ours, reference, rtol=1e-5, atol=1e-9)
-    else:  # the backward runs in bf16 (8 significant bits): errors of the order of one bf16 step of the largest entry
+    else:  # reduced precision (bf16: 8 significant bits): errors of the order of one step of the largest entry
         error = (ours.float() - reference.float()).abs()
         assert error.max() <= 2**-7 * reference.float().abs().max()
         assert error.norm() <= 2**-7 * reference.float().norm()
