@@ -168,3 +168,18 @@ def test_gatys_gradient_fidelity_compares_one_steps_work() -> None:
     assert same["rel_l2"] == 0.0 and same["cosine"] == pytest.approx(1.0)
     half = gradient_fidelity(vgg, vgg, torch.bfloat16, content, style, config, {"photo": content})["photo"]
     assert 0.0 < half["rel_l2"] < 0.5 and half["cosine"] > 0.85 and 10.0 < half["psnr_db"] < 80.0
+
+
+def test_gatys_schedule_race_prints_a_row_per_schedule(tmp_path: Path) -> None:
+    out = tmp_path / "schedules.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gatys_schedules", "--size", "96", "--ref-steps", "3",
+                           "--schedules", "fp32 coarse-to-fine 60/60,fast 60/60 + 40 full-size + fp32 finish",
+                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("fp32 coarse-to-fine 60/60", "fast 60/60 + 40 full-size + fp32 finish"):
+        assert f"| {name} |" in proc.stdout
+    data = json.loads(out.read_text())
+    _positive(data["bar"], "bar")
+    for result in data["results"].values():
+        _positive(result["seconds"], "seconds")
+        assert result["steps"] >= 1 and (result["loss"] <= data["bar"]) == result["reached"]
