@@ -47,9 +47,8 @@ class _Race:
     def __init__(self, weights_dir: Path, content: Tensor, style: Tensor, ref_steps: int) -> None:
         self.content, self.style = content, style
         self.config = gatys.GatysConfig(scales=(1.0,), steps=(ref_steps,))
-        self.vgg = {"fp32": _place(load_vgg(weights_dir, "subset")[0], "ref"),
-                    "fast": _place(load_vgg(weights_dir, "subset")[0], "fast")}
-        self.source = load_vgg(weights_dir, "subset")[1]
+        reference_vgg, self.source = load_vgg(weights_dir, "subset")
+        self.vgg = {"fp32": _place(reference_vgg, "ref"), "fast": _place(load_vgg(weights_dir, "subset")[0], "fast")}
         vgg32 = self.vgg["fp32"][0]
         self.layers = gatys.choose_layers(vgg32, self.config.content_layers, self.config.style_layers)[:2]
         started = time.perf_counter()
