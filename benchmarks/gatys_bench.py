@@ -201,6 +201,20 @@ def convergence(weights_dir: Path, content: Tensor, style: Tensor, ref_steps: in
     }
 
 
+def step_fidelity(weights_dir: Path, content: Tensor, style: Tensor) -> dict:
+    """What one step of the fast path computes, against fp32: the loss gradient at the photo, on the genuine
+    conv1_1..conv3_1 weights where they are present (the full VGG here is random and its losses meaningless)."""
+    vgg_ref, source = load_vgg(weights_dir, "subset")
+    vgg_ref, _ = _place(vgg_ref, "ref")
+    vgg_fast, dtype = _place(load_vgg(weights_dir, "subset")[0], "fast")
+    config = gatys.GatysConfig(scales=(1.0,), steps=(1,))
+    scored = gradient_fidelity(vgg_ref, vgg_fast, dtype, content, style, config, {"photo": content})["photo"]
+    weights = "genuine VGG conv1_1..conv3_1" if source == SUBSET_VGG else source
+    return {**scored, "vgg": source,
+            "basis": f"the loss gradient of one step at the photo, fast vs fp32 ({weights}; PSNR against the fp32 "
+                     "gradient's peak)"}
+
+
 def gradient_fidelity(vgg_ref: VGG19, vgg_fast: VGG19, dtype: torch.dtype, content: Tensor, style: Tensor,
                       config: gatys.GatysConfig, points: dict[str, Tensor]) -> dict:
     """The fast path's loss gradient against fp32's at the same images: what one Gatys step actually computes.

@@ -86,8 +86,10 @@ def render(results: dict) -> str:
                      "peak measured in the same subprocess right after the case (in the fast path's precision for "
                      "fast, bf16 only where the CPU has native BF16; fp32 for ref). PSNR compares the fast output "
                      "with the reference output (random-weight models: "
-                     "unclamped, peak = reference range). Gatys rows are one optimisation step (its "
-                     "quality bar is the convergence test below). The ≥50 % and ≥2x targets apply to the "
+                     "unclamped, peak = reference range). Gatys rows are one optimisation step; their PSNR compares "
+                     "what a step computes, the loss gradient at the photo (genuine VGG conv1_1..conv3_1), because "
+                     "whole optimisations diverge even between two fp32 layouts (its quality bar is the convergence "
+                     "test below). The ≥50 % and ≥2x targets apply to the "
                      "conv-heavy models only (AdaIN, CycleGAN, RRDB, Gatys' VGG); the other rows are for "
                      "information.\n\n" + models_table(results["models"]))
     for key, title in (("gatys_convergence", "Gatys: multi-scale fast path vs single-scale fp32 reference"),

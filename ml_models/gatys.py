@@ -11,7 +11,8 @@ a small version first and upsamples it as the start of the next scale, which pla
 and lets the expensive full-size steps only refine them.
 
 Gradients flow through VGG here, so there is no inference mode; the VGG forward may run under bf16/fp16 autocast,
-while the image, the optimiser state, the Gram matrices and every loss stay fp32.
+while the image, the optimiser state, the Gram matrices and every loss stay fp32 (and conv1_1 sees the image at about
+fp32 accuracy: ``ml_models.vgg._SplitFirstConv``).
 """
 
 from __future__ import annotations

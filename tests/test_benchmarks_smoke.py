@@ -170,6 +170,24 @@ def test_gatys_gradient_fidelity_compares_one_steps_work() -> None:
     assert 0.0 < half["rel_l2"] < 0.5 and half["cosine"] > 0.85 and 10.0 < half["psnr_db"] < 80.0
 
 
+def test_gatys_step_row_scores_the_gradient_a_step_computes(tmp_path: Path) -> None:
+    results = _run_benchmark(tmp_path, "--sizes", "64", "--repeat", "1", "--models", "gatys", "--quick",
+                             "--sections", "models")
+    (row,) = results["models"]
+    assert "error" not in row, row.get("error")
+    for key in ("speedup", "fast_peak_pct"):
+        _positive(row[key], f"gatys.{key}")
+    if row["fast"]["precision"] == "bfloat16":
+        _positive(row["psnr_db"], "gatys.psnr_db")
+    else:  # an fp32 fast path may compute the very same gradient: infinite PSNR, null in strict JSON
+        assert row["psnr_db"] is None or row["psnr_db"] > 0
+    assert row["pass_fast"] in (True, False)  # Gatys' VGG is conv-heavy: the 2x / 38 dB target applies
+    assert row["psnr_basis"].startswith("the loss gradient of one step at the photo")
+    step = row["ref"]["step_fidelity"]
+    assert step["psnr_db"] == row["psnr_db"] and 0.0 <= step["rel_l2"] < 1.0 and step["cosine"] > 0.5
+    assert any(note.startswith("images after the same") for note in row["ref"]["notes"])
+
+
 def test_gatys_schedule_race_prints_a_row_per_schedule(tmp_path: Path) -> None:
     out = tmp_path / "schedules.json"
     proc = subprocess.run([sys.executable, "-m", "benchmarks.gatys_schedules", "--size", "96", "--ref-steps", "3",
