@@ -29,6 +29,7 @@ from ml_models import gatys
 
 UNTIL_DONE = 1_000_000  # the last phase runs until the bar or the budget
 SCHEDULES: dict[str, list[tuple[float, int, str]]] = {
+    "fast single scale": [(1.0, UNTIL_DONE, "fast")],
     "fp32 coarse-to-fine 60/60": [(0.25, 60, "fp32"), (0.5, 60, "fp32"), (1.0, UNTIL_DONE, "fp32")],
     "fast coarse-to-fine 60/60": [(0.25, 60, "fast"), (0.5, 60, "fast"), (1.0, UNTIL_DONE, "fast")],
     "fast 60/60 + 40 full-size + fp32 finish": [(0.25, 60, "fast"), (0.5, 60, "fast"), (1.0, 40, "fast"),
