@@ -1,6 +1,6 @@
 """Which Gatys schedule gets to the single-scale fp32 reference's loss soonest? A table of measured runs.
 
-``python -m benchmarks.gatys_schedules [--size 256] [--ref-steps 300]`` (about 10 minutes at 256 px on 2 cores).
+``python -m benchmarks.gatys_schedules [--size 256] [--ref-steps 300]`` (about 13 minutes at 256 px on 2 cores).
 
 The reference is ``ref_steps`` single-scale fp32 L-BFGS iterations from the photo; its final loss is the bar and its
 time the budget. Each schedule is a list of phases (scale, steps, precision); a phase at full size with precision
