@@ -117,7 +117,8 @@ def channels_last_for(device: torch.device, dtype: torch.dtype, cpu_nhwc: Collec
     fp32, AVX2 EPYC: MicroAST 1.61x, AdaIN 1.20-1.36x, RRDB 1.34x, SRVGG 1.01x, VGG-19 forward+backward for Gatys
     1.09x at 256 px and 1.34x at 512 px; CycleGAN 0.87x and Johnson 0.75-0.93x (instance norm and reflection
     padding copy NHWC tensors). bf16, AVX-512 BF16 EPYC, NHWC over NCHW under the same autocast: AdaIN 1.37x at
-    512 px and 1.33x at 1024, RRDB 1.30x, SRVGG 1.11-1.24x, VGG forward+backward 0.95x, CycleGAN 0.91x, Johnson
+    512 px and 1.33x at 1024, RRDB 1.30x, SRVGG 1.11-1.24x, a Gatys VGG step 1.11x at 256 and 512 px and 1.22x at
+    1024 (0.95x until the Gram matrix read NHWC maps in place, ``ml_models.gatys._Gram``), CycleGAN 0.91x, Johnson
     0.92x (with padding kept in bf16, ``ml_models.padding``). So the registry lists per network the precisions
     that gain (``ModelSpec.cpu_channels_last``).
     """

@@ -57,6 +57,27 @@ def test_gram_backward_matches_autograd_of_the_plain_product(dtype):
     assert torch.allclose(gatys.gram_matrix(feat), plain(feat))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_gram_of_an_nhwc_map_matches_nchw_and_its_gradient_stays_nhwc(dtype):
+    """An NHWC map is read in place (no copy to NCHW): same Gram, same gradient, and the gradient in NHWC, so the
+    autograd sum with the next conv's NHWC gradient and the ReLU backward never mix layouts."""
+    torch.manual_seed(1)
+    nchw = torch.randn(2, 16, 12, 10).to(dtype)
+    target = torch.randn(2, 16, 16) * 0.05
+    results = {}
+    for name, feat in (("nchw", nchw), ("nhwc", nchw.contiguous(memory_format=torch.channels_last))):
+        x = feat.clone(memory_format=torch.preserve_format).requires_grad_(True)
+        gram = gatys.gram_matrix(x)
+        ((gram - target) ** 2).sum().backward()
+        results[name] = gram.detach(), x.grad
+    (gram_a, grad_a), (gram_b, grad_b) = results["nchw"], results["nhwc"]
+    assert gram_b.dtype == torch.float32 and torch.allclose(gram_a, gram_b, rtol=1e-5, atol=1e-7)
+    assert grad_b.dtype == dtype and grad_b.is_contiguous(memory_format=torch.channels_last)
+    assert not grad_b.is_contiguous()
+    tolerance = 1e-5 if dtype == torch.float32 else 2**-7
+    assert (grad_a.float() - grad_b.float()).abs().max() <= tolerance * grad_a.float().abs().max()
+
+
 def test_quality_presets_and_step_split():
     cfg = gatys.GatysConfig.from_quality("fast")
     assert cfg.scales[-1] == 1.0 and len(cfg.scales) == len(cfg.steps)
