@@ -170,6 +170,28 @@ def test_gatys_gradient_fidelity_compares_one_steps_work() -> None:
     assert 0.0 < half["rel_l2"] < 0.5 and half["cosine"] > 0.85 and 10.0 < half["psnr_db"] < 80.0
 
 
+def test_gatys_convergence_races_coarse_to_fine_and_single_scale_to_the_bar(tmp_path: Path) -> None:
+    """Both fast runs get the reference's time; the ratio is there exactly when the bar was reached, and the report
+    shows the single-scale run as a comparison row while the target verdict stays the coarse-to-fine one's."""
+    torch = pytest.importorskip("torch")
+    from benchmarks import cli
+    from benchmarks.gatys_bench import convergence
+
+    torch.manual_seed(0)
+    content, style = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
+    result = convergence(tmp_path, content, style, ref_steps=3)  # no weight files: a random VGG-19
+    bar, budget = result["reference"]["final_loss"], result["reference"]["seconds"]
+    for run, ratio in ((result["fast"], result["ratio"]), (result["fast_single_scale"], result["ratio_single_scale"])):
+        assert run["last_scored"] is not None
+        if run["reached"]:
+            assert run["reached"]["loss"] <= bar and ratio == pytest.approx(run["reached"]["seconds"] / budget)
+        else:
+            assert ratio is None and run["last_scored"]["seconds"] > budget
+    assert result["fast_single_scale"]["schedule"]["scales"] == [1.0]
+    markdown = cli._gatys_markdown(result)
+    assert "| for comparison: fast (" in markdown and "(coarse-to-fine fast path)" in markdown
+
+
 def test_gatys_step_row_scores_the_gradient_a_step_computes(tmp_path: Path) -> None:
     results = _run_benchmark(tmp_path, "--sizes", "64", "--repeat", "1", "--models", "gatys", "--quick",
                              "--sections", "models")
