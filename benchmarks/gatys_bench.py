@@ -134,8 +134,9 @@ def _style_at(style: Tensor, content_size: tuple[int, int]) -> Tensor:
 def convergence(weights_dir: Path, content: Tensor, style: Tensor, ref_steps: int, quality: str = "standard") -> dict:
     """Time for the fast path to reach the fp32 single-scale reference's final loss (see the module docstring).
 
-    Two fast runs, each given the reference's time: the engine's coarse-to-fine schedule (the issue's target) and a
-    single full-size scale from the photo (for comparison: the coarse scales can also start it in another basin).
+    Two fast runs, each given the reference's time: the engine's coarse-to-fine schedule (the one the 25 % target
+    names) and a single full-size scale from the photo (for comparison: the coarse scales can also start it in another
+    basin).
     """
     vgg_ref, source = load_vgg(weights_dir, "subset")
     vgg_ref, _ = _place(vgg_ref, "ref")

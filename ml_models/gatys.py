@@ -126,7 +126,7 @@ class _Gram(torch.autograd.Function):
         (flat,) = ctx.saved_tensors
         factor = (grad + grad.transpose(1, 2)) / ctx.norm  # symmetric, so F @ factor is the NHWC form of factor @ F
         if flat.dtype == torch.float16:  # the factor (~1e-6) would be subnormal in fp16; bf16 has fp32's range
-            factor, feats = factor, flat.float()
+            feats = flat.float()
         else:
             factor, feats = factor.to(flat.dtype), flat
         out = torch.bmm(factor, feats) if ctx.channels_first else torch.bmm(feats, factor)
