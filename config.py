@@ -266,12 +266,13 @@ class _Reader:
         # Validate the numbers here so a bad value names its variable; EngineSettings.from_env does the parsing.
         self.choice("DEVICE", "auto", ("auto", "cpu", "cuda", *(f"cuda:{i}" for i in range(16))))
         self.choice("PRECISION", "auto", ("auto", "fp32"))
+        self.choice("ALLOCATOR", "reuse", ("reuse", "system"))
         self.integer("TORCH_THREADS", 0, 0, 1024)
         self.integer("MAX_INPUT_PIXELS", 40_000_000, 10_000, 1_000_000_000)
         self.integer("MAX_OUTPUT_SIDE", 8192, 64, 65_536)
         self.integer("SR_TILE", 256, 32, 4096)
         env = {k: v for k, v in self.values.items() if isinstance(v, str)}
-        for name in ("DEVICE", "PRECISION"):
+        for name in ("DEVICE", "PRECISION", "ALLOCATOR"):
             if env.get(name):
                 env[name] = env[name].strip().lower()
         try:

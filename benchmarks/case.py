@@ -21,6 +21,7 @@ import numpy as np
 
 from benchmarks.common import DEFAULT_STYLE, load_photo, load_style, loadavg, psnr
 from benchmarks.memory import peak_rss_mb, rss_mb
+from ml_models import allocator
 
 
 def _budgeted(first_s: float, repeat: int, budget_s: float) -> int:
@@ -213,6 +214,7 @@ def main(argv: list[str]) -> int:
     result.setdefault("wall_s", time.perf_counter() - started)
     result["loadavg"] = {"before": load_before, "after": loadavg()}
     result["pid"] = os.getpid()
+    result["allocator"] = "reuse" if allocator.started_tuned() else "system"
     Path(out).write_text(json.dumps(result, default=_jsonable))
     return status
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import statistics
 import subprocess
@@ -23,6 +24,7 @@ from benchmarks import botproc, report
 from benchmarks.common import DEFAULT_JSON, DEFAULT_PHOTO, REPO, cpu_description, loadavg
 from benchmarks.report import _num, _verdict, table
 from benchmarks.targets import TARGETS
+from ml_models import allocator
 
 FAMILIES = ("microast", "adain", "gatys", "johnson", "cyclegan", "rrdb", "srvgg")
 CONV_HEAVY = {"adain", "cyclegan", "rrdb", "gatys"}
@@ -59,14 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights-dir", type=Path, default=None,
                    help="reuse a weights folder built earlier (default: a fresh temporary one)")
     p.add_argument("--no-markdown", action="store_true", help="do not print the tables (JSON only)")
+    p.add_argument("--allocator", choices=("reuse", "system"), default=None,
+                   help="malloc setting of every case process, fast and reference alike (default: ALLOCATOR or "
+                        "reuse, what the workers use; see ml_models/allocator.py)")
     return p
 
 
 class Runner:
     """Runs one case per subprocess, sequentially, and returns its JSON (or an ``error`` entry)."""
 
-    def __init__(self, tmp: Path, timeout: float) -> None:
+    def __init__(self, tmp: Path, timeout: float, allocator_mode: str = "reuse") -> None:
         self.tmp, self.timeout, self.count = tmp, timeout, 0
+        self.env = allocator.environment(os.environ, allocator_mode)
 
     def __call__(self, kind: str, args: dict, label: str) -> dict:
         self.count += 1
@@ -74,7 +80,7 @@ class Runner:
         started = time.perf_counter()
         cmd = [sys.executable, "-m", "benchmarks.case", kind, json.dumps(args), str(out)]
         try:
-            proc = subprocess.run(cmd, cwd=REPO, timeout=self.timeout, capture_output=True, text=True)
+            proc = subprocess.run(cmd, cwd=REPO, timeout=self.timeout, capture_output=True, text=True, env=self.env)
             stderr = proc.stderr
         except subprocess.TimeoutExpired:
             result = {"error": f"timed out after {self.timeout:.0f} s"}
@@ -452,11 +458,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="artbot-bench-"))
     a.tmp = str(tmp)
-    run = Runner(tmp, a.timeout)
+    a.allocator = a.allocator or (os.environ.get("ALLOCATOR") or "reuse").strip().lower()
+    run = Runner(tmp, a.timeout, a.allocator)
     skips: list[str] = []
     results: dict = {"meta": {"started": datetime.now(UTC).isoformat(timespec="seconds"), "argv": sys.argv[1:],
                               "sizes": sizes, "models": families, "sections": sections, "repeat": a.repeat,
                               "quick": a.quick, "budget_s": a.budget, "rrdb_tiles": a.rrdb_tiles,
+                              "allocator": a.allocator,
                               "cpu": cpu_description(), "loadavg_start": loadavg(),
                               "engine_present": (REPO / "ml_models" / "engine.py").is_file(),
                               "targets": TARGETS}}

@@ -65,7 +65,9 @@ def render(results: dict) -> str:
     parts = [f"# Benchmark {meta['started']}",
              f"CPU: {meta['cpu']['model']} ({meta['cpu']['logical_cpus']} logical CPUs; flags "
              f"{', '.join(meta['cpu']['flags'])}), torch {meta.get('torch', '?')}, {meta.get('threads', '?')} "
-             f"threads, fast path precision **{meta.get('fast_precision', '?')}**. Load average at start "
+             f"threads, fast path precision **{meta.get('fast_precision', '?')}**, allocator "
+             f"{meta.get('allocator', 'system')} in every case process (fast and reference alike; "
+             "`ml_models/allocator.py`). Load average at start "
              f"{meta['loadavg_start']}, at end {meta.get('loadavg_end')}: other processes share these cores, so "
              "timings are noisy. The CPU-share column is CPU time / (wall time x threads) over the timed runs: "
              "about 1 when a case had both cores to itself, lower when other processes took them (or for serial "

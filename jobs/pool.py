@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from ml_models import errors
+from ml_models import allocator, errors
 from ml_models.settings import EngineSettings
 
 from .job import Cancelled, Done, JobTimeout, WorkerDied, WorkerUnavailable
@@ -243,6 +243,7 @@ class LocalExecutor(Scheduler):
             return
         engine = self.plan.engines[slot]
         config = WorkerConfig(slot, self.settings.runner, engine, self.plan.threads, tuple(self.settings.preload))
+        allocator.export_for_children(engine.allocator)  # read by glibc when the worker's interpreter starts
         task_r, task_w = self._ctx.Pipe(duplex=False)
         event_r, event_w = self._ctx.Pipe(duplex=False)
         cancel = self._ctx.RawValue("q", 0)

@@ -20,6 +20,7 @@ class EngineSettings:
     max_input_pixels: int = 40_000_000  # refuse to decode more (decompression bombs)
     max_output_side: int = 8192  # upscaled results stay sendable as a Telegram document
     tile: int = 256  # SR tile size in input pixels
+    allocator: str = "reuse"  # reuse (keep freed memory during a job, ml_models.allocator) | system
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> EngineSettings:
@@ -35,4 +36,5 @@ class EngineSettings:
             max_input_pixels=int(env.get("MAX_INPUT_PIXELS", "40000000") or 40_000_000),
             max_output_side=int(env.get("MAX_OUTPUT_SIDE", "8192") or 8192),
             tile=int(env.get("SR_TILE", "256") or 256),
+            allocator=(env.get("ALLOCATOR", "reuse") or "reuse").strip().lower(),
         )

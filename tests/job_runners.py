@@ -8,7 +8,8 @@ boundary, and ``request.options`` tells it how to misbehave:
   at ``crash_at`` step) | ``error`` (raises ``BadRequest``) | ``bug`` (raises ``ZeroDivisionError``) |
   ``deaf`` (never polls ``cancelled``).
 
-The result echoes facts about the worker (pid, preloaded models, thread cap, device) for the tests to check.
+The result echoes facts about the worker (pid, preloaded models, thread cap, device, allocator) for the tests to
+check.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import signal
 import time
 from collections.abc import Iterable
 
+from ml_models import allocator
 from ml_models.api import CancelledFn, JobRequest, JobResult, ProgressFn
 from ml_models.errors import BadRequest, Cancelled
 from ml_models.settings import EngineSettings
@@ -57,6 +59,7 @@ def sleepy(request: JobRequest, settings: EngineSettings | None = None, progress
         "threads": os.environ.get("OMP_NUM_THREADS"),
         "device": settings.device if settings else None,
         "steps": steps,
+        "allocator_tuned": allocator.started_tuned(),
     }
     return JobResult(image=b"sleepy:" + request.content[:8], mime="image/png", width=1, height=1,
                      seconds=time.perf_counter() - started, info=info)

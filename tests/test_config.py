@@ -63,6 +63,7 @@ def test_settings_are_frozen() -> None:
     ({"PRECISION": "fp8"}, "PRECISION"),
     ({"MAX_INPUT_PIXELS": "many"}, "MAX_INPUT_PIXELS"),
     ({"SR_TILE": "1.5"}, "SR_TILE"),
+    ({"ALLOCATOR": "tcmalloc"}, "ALLOCATOR"),
 ])
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError) as info:

@@ -324,6 +324,16 @@ async def test_preload_threads_and_device_reach_the_worker(tmp_path):
     assert result.info["threads"] == "1" and result.info["device"] == "cpu"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc tunables")
+@pytest.mark.parametrize("mode", ["reuse", "system"])
+async def test_workers_start_with_the_allocator_setting(tmp_path, mode):
+    """glibc reads its tunables when a process starts, so the pool puts them in its workers' environment."""
+    engine = EngineSettings(device="cpu", allocator=mode)
+    async with running(pool_settings(tmp_path, engine=engine)) as pool:
+        result = await (await pool.submit(make_job(1, steps=1))).wait()
+    assert result.info["allocator_tuned"] is (mode == "reuse")
+
+
 async def test_inputs_refused_before_the_queue(tmp_path, monkeypatch):
     tiny = replace(registry.get("johnson"), id="tiny", cpu_pixel_budget=1000, default_max_side=32)
     monkeypatch.setitem(registry.MODELS, "tiny", tiny)
