@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allocator", choices=("reuse", "system"), default=None,
                    help="malloc setting of every case process, fast and reference alike (default: ALLOCATOR or "
                         "reuse, what the workers use; see ml_models/allocator.py)")
+    p.add_argument("--no-plain-ref", action="store_true",
+                   help="with --allocator reuse, skip timing the reference a second time under glibc's default")
     return p
 
 
@@ -72,15 +74,16 @@ class Runner:
 
     def __init__(self, tmp: Path, timeout: float, allocator_mode: str = "reuse") -> None:
         self.tmp, self.timeout, self.count = tmp, timeout, 0
-        self.env = allocator.environment(os.environ, allocator_mode)
+        self.allocator = allocator_mode
 
-    def __call__(self, kind: str, args: dict, label: str) -> dict:
+    def __call__(self, kind: str, args: dict, label: str, allocator_mode: str | None = None) -> dict:
         self.count += 1
         out = self.tmp / f"case-{self.count}.json"
         started = time.perf_counter()
         cmd = [sys.executable, "-m", "benchmarks.case", kind, json.dumps(args), str(out)]
         try:
-            proc = subprocess.run(cmd, cwd=REPO, timeout=self.timeout, capture_output=True, text=True, env=self.env)
+            env = allocator.environment(os.environ, allocator_mode or self.allocator)
+            proc = subprocess.run(cmd, cwd=REPO, timeout=self.timeout, capture_output=True, text=True, env=env)
             stderr = proc.stderr
         except subprocess.TimeoutExpired:
             result = {"error": f"timed out after {self.timeout:.0f} s"}
@@ -133,6 +136,11 @@ def _model_row(run: Runner, a, weights_dir: Path, family: str, size: int, skips:
         args = dict(base, family=family, path=path, opts=opts, save=str(npy), compare=str(npy))
         results[path] = run(kind, args, f"{family} {size} {path}")
     npy.unlink(missing_ok=True)
+    plain = None
+    # The reference once more as a plain process runs it, with glibc's default allocator
+    if getattr(run, "allocator", "system") == "reuse" and not getattr(a, "no_plain_ref", False):
+        plain = run(kind, dict(base, family=family, path="ref", opts=opts), f"{family} {size} ref (glibc default)",
+                    allocator_mode="system")
     fast, ref = results["fast"], results["ref"]
     row: dict = {"family": family, "size": size}
     if fast.get("error") or ref.get("error"):
@@ -148,6 +156,9 @@ def _model_row(run: Runner, a, weights_dir: Path, family: str, size: int, skips:
                genuine=fast.get("genuine"), gflop_job=fast["gflop_job"], fast=_trim(fast), ref=_trim(ref),
                psnr_db=ref.get("psnr_db"), psnr_basis=ref.get("psnr_basis"),
                speedup=ref["job_s"] / fast["job_s"] if fast["job_s"] else None)
+    if plain and not plain.get("error") and fast["job_s"]:
+        row["ref_plain"] = _trim(plain)
+        row["speedup_plain"] = plain["job_s"] / fast["job_s"]
     fast_peak = _peak_for(fast)
     ref_peak = (ref.get("matmul_peak") or {}).get("fp32")
     row["fast_peak_pct"] = 100.0 * fast["gflops"] / fast_peak if fast_peak else None

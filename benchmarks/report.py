@@ -31,7 +31,8 @@ def table(headers: list[str], rows: Iterable[list]) -> str:
 
 
 def models_table(rows: list[dict]) -> str:
-    headers = ["model", "size", "weights", "GFLOP/job", "fast s (n)", "ref s (n)", "speed-up", "PSNR dB",
+    headers = ["model", "size", "weights", "GFLOP/job", "fast s (n)", "ref s (n)", "speed-up",
+               "ref s, glibc default (speed-up)", "PSNR dB",
                "fast GFLOP/s", "% peak (fast dtype)", "ref GFLOP/s", "% fp32 peak", "peak RSS fast/ref MiB",
                "CPU share fast/ref", "≥50 % peak", "≥2x & ≥38 dB"]
     out = []
@@ -49,7 +50,10 @@ def models_table(rows: list[dict]) -> str:
             r["family"], size, r.get("weights_short", ""), _num(r.get("gflop_job"), 1),
             f"{_num(fast.get('job_s'), 3)} ({fast.get('runs', '–')})",
             f"{_num(ref.get('job_s'), 3)} ({ref.get('runs', '–')})",
-            _num(r.get("speedup"), 2, "x"), _num(r.get("psnr_db"), 1),
+            _num(r.get("speedup"), 2, "x"),
+            (f"{_num((r.get('ref_plain') or {}).get('job_s'), 3)} ({_num(r.get('speedup_plain'), 2, 'x')})"
+             if r.get("ref_plain") else "–"),
+            _num(r.get("psnr_db"), 1),
             _num(fast.get("gflops"), 0), _num(r.get("fast_peak_pct"), 0, " %"),
             _num(ref.get("gflops"), 0), _num(r.get("ref_peak_pct"), 0, " %"),
             f"{_num(fast.get('peak_rss_mb'), 0)} / {_num(ref.get('peak_rss_mb'), 0)}",
@@ -82,7 +86,11 @@ def render(results: dict) -> str:
         parts.append("## Models: fast path vs reference\n\n"
                      "fast = the engine's path (inference_mode; bf16 autocast where the CPU has native BF16 and "
                      "the model is not kept in fp32; NHWC in the precisions the registry lists for the model); "
-                     "ref = fp32, NCHW, `torch.no_grad()`. Time is the network work of one job (median of n runs "
+                     "ref = fp32, NCHW, `torch.no_grad()`. Both run with the allocator setting of the meta line "
+                     "(the workers' by default), so the speed-up compares the compute paths alone; where that is "
+                     "`reuse`, the reference is timed once more in a process with glibc's default allocator, as a "
+                     "plain script would run it (the speed-up in brackets). "
+                     "Time is the network work of one job (median of n runs "
                      "after a warm-up). FLOPs count Conv2d/ConvTranspose2d/Linear only (2 x MACs from forward hooks "
                      "on the real shapes); **pointwise ops are excluded**. % peak = achieved GFLOP/s over the matmul "
                      "peak measured in the same subprocess right after the case (in the fast path's precision for "

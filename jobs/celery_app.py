@@ -33,7 +33,7 @@ from typing import Any
 from celery import Celery, Task, signals
 from celery.exceptions import Ignore
 
-from ml_models import errors, registry
+from ml_models import allocator, errors, registry
 from ml_models.api import JobRequest
 from ml_models.settings import EngineSettings
 
@@ -213,6 +213,7 @@ def execute(task: Task, job_id: str, request: JobRequest) -> tuple:
         outcome_holder.append(("done", result))
     finally:
         finished.set()
+        allocator.release_freed_memory()  # the job's freed memory back to the OS (see ml_models.allocator)
     return outcome_holder[0]
 
 

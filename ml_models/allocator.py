@@ -11,9 +11,9 @@ heap grows by the block at every allocation (measured: +64 MiB per round of a 64
 
 Measured on the 2-core EPYC, each case in a fresh process, against glibc's default: AdaIN 1024 px 1.3-1.4x faster,
 Johnson 1024 px 1.7x, MicroAST 1024 px 1.5x, CycleGAN 512 px 1.1x, a bf16 Gatys step at 512 px 1.3x and an fp32
-one 1.5x, peak RSS within a few per cent. ``release_freed_memory`` gives the free heap back after each job (an
-idle AdaIN worker 745 -> 300 MiB). Transparent huge pages for glibc's mmaps (``glibc.malloc.hugetlb=1``) gained
-about half as much; ``mallopt`` alone cannot switch the cache off.
+one 1.5x; peak RSS within a few per cent (fp32 AdaIN at 1024 px +33 %). ``release_freed_memory`` gives the free
+heap back once a worker is idle (an AdaIN worker 745 -> 300 MiB). Transparent huge pages for glibc's mmaps
+(``glibc.malloc.hugetlb=1``) gained about half as much; ``mallopt`` alone cannot switch the cache off.
 
 Tunables are read when a process starts, so they are set in the environment of the processes that run jobs: pool
 workers (``jobs.pool``), benchmark cases, the CLI (which re-executes itself). ``ALLOCATOR=system`` keeps glibc's

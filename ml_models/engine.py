@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ml_models import allocator, gatys, images, registry
 from ml_models import device as dev
+from ml_models import gatys, images, registry
 from ml_models.api import CancelledFn, JobRequest, JobResult, ProgressFn
 from ml_models.errors import BadRequest, Cancelled, TooLarge
 from ml_models.settings import EngineSettings
@@ -285,18 +285,7 @@ def _to_uint8_hwc(t: torch.Tensor) -> np.ndarray:
 
 def run(request: JobRequest, settings: EngineSettings | None = None, progress: ProgressFn | None = None,
         cancelled: CancelledFn | None = None) -> JobResult:
-    """Run one job. Raises ``BadRequest``, ``WeightsMissing``, ``ImageError``, ``TooLarge`` or ``Cancelled``.
-
-    Whatever the outcome, the memory the job freed goes back to the OS afterwards (``ml_models.allocator``).
-    """
-    try:
-        return _run(request, settings, progress, cancelled)
-    finally:
-        allocator.release_freed_memory()
-
-
-def _run(request: JobRequest, settings: EngineSettings | None, progress: ProgressFn | None,
-         cancelled: CancelledFn | None) -> JobResult:
+    """Run one job. Raises ``BadRequest``, ``WeightsMissing``, ``ImageError``, ``TooLarge`` or ``Cancelled``."""
     started = time.perf_counter()
     settings = settings or EngineSettings.from_env()
     spec = registry.get(request.model)

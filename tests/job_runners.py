@@ -27,6 +27,12 @@ from ml_models.settings import EngineSettings
 PRELOADED: list[str] = []
 
 
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
 def preload(model_ids: Iterable[str], settings: EngineSettings | None = None) -> None:
     PRELOADED.extend(model_ids)
 
@@ -38,6 +44,11 @@ def sleepy(request: JobRequest, settings: EngineSettings | None = None, progress
     steps = int(opts.get("steps", 5))
     step_s = float(opts.get("step_s", 0.05))
     mode = opts.get("mode", "ok")
+    rss_start = _rss_mb()
+    if int(opts.get("hold_mb", 0)):  # touch and free a block, as a model's activations are
+        block = bytearray(int(opts["hold_mb"]) * 2**20)
+        block[:: 4096] = b"\1" * len(block[:: 4096])
+        del block
     if mode == "error":
         raise BadRequest(message="sleepy was asked to refuse", option="mode")
     if mode == "bug":
@@ -60,6 +71,8 @@ def sleepy(request: JobRequest, settings: EngineSettings | None = None, progress
         "device": settings.device if settings else None,
         "steps": steps,
         "allocator_tuned": allocator.started_tuned(),
+        "rss_start_mb": rss_start,
+        "rss_end_mb": _rss_mb(),
     }
     return JobResult(image=b"sleepy:" + request.content[:8], mime="image/png", width=1, height=1,
                      seconds=time.perf_counter() - started, info=info)

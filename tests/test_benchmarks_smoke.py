@@ -42,6 +42,7 @@ def test_models_upscale_and_first_job_fields(tmp_path: Path) -> None:
                              "--sections", "models,sr,firstjob")
     meta = results["meta"]
     assert meta["sizes"] == [64] and meta["models"] == ["johnson", "srvgg"] and meta["quick"] is True
+    assert meta["allocator"] == "reuse"
     _positive(results["peak"]["start"]["fp32"], "fp32 matmul peak")
     native_bf16 = device.cpu_has_bf16()
     if native_bf16:  # emulated bf16 is not measured (minutes per matmul, and the engine never uses it there)
@@ -65,6 +66,11 @@ def test_models_upscale_and_first_job_fields(tmp_path: Path) -> None:
             assert case["input_hw"] == [64, 64]
             _positive(case["matmul_peak"]["fp32"], f"{family}.{path} same-process peak")
         assert row["fast"]["precision"] in ("bfloat16", "float32") and row["ref"]["precision"] == "float32"
+        # Both paths under the workers' allocator, and the reference once more under glibc's default
+        _positive(row["speedup_plain"], f"{family}.speedup_plain")
+        if sys.platform.startswith("linux"):
+            assert row["fast"]["allocator"] == row["ref"]["allocator"] == "reuse"
+            assert row["ref_plain"]["allocator"] == "system"
     assert rows["srvgg"]["fast"]["tiles"] == {"timed": 1, "total": 1}
     # The FLOP count does not depend on the path: the same layers see the same shapes.
     assert rows["johnson"]["fast"]["gflop_job"] == pytest.approx(rows["johnson"]["ref"]["gflop_job"])

@@ -35,6 +35,7 @@ from jobs import (
     Started,
     make_executor,
 )
+from jobs import worker as worker_module
 from jobs.eta import Estimator, queue_finish_times
 from jobs.queue import Entry, JobQueue
 from jobs.settings import gpu_count, plan_workers
@@ -332,6 +333,19 @@ async def test_workers_start_with_the_allocator_setting(tmp_path, mode):
     async with running(pool_settings(tmp_path, engine=engine)) as pool:
         result = await (await pool.submit(make_job(1, steps=1))).wait()
     assert result.info["allocator_tuned"] is (mode == "reuse")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc tunables")
+async def test_an_idle_worker_gives_freed_memory_back_and_busy_ones_keep_it(tmp_path):
+    """With the tunables a freed block stays in the worker (no page faults for the next job) until it idles."""
+    async with running(pool_settings(tmp_path)) as pool:
+        first = await (await pool.submit(make_job(1, steps=1, hold_mb=96))).wait()
+        at_once = await (await pool.submit(make_job(2, steps=1))).wait()
+        await asyncio.sleep(worker_module.IDLE_RELEASE_S + 1.0)
+        after_idle = await (await pool.submit(make_job(3, steps=1))).wait()
+    assert first.info["rss_end_mb"] - first.info["rss_start_mb"] > 80  # freed, but held
+    assert at_once.info["rss_start_mb"] > first.info["rss_start_mb"] + 80  # the next job still has it
+    assert after_idle.info["rss_start_mb"] < at_once.info["rss_start_mb"] - 80  # given back once idle
 
 
 async def test_inputs_refused_before_the_queue(tmp_path, monkeypatch):
