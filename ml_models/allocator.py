@@ -9,11 +9,13 @@ and no per-thread cache. The cache matters: ``posix_memalign`` (torch aligns to 
 each block, the cache keeps that tail "in use", the freed block can then never merge with its neighbours, and the
 heap grows by the block at every allocation (measured: +64 MiB per round of a 64 MiB tensor).
 
-Measured on the 2-core EPYC, each case in a fresh process, against glibc's default: AdaIN 1024 px 1.3-1.4x faster,
-Johnson 1024 px 1.7x, MicroAST 1024 px 1.5x, CycleGAN 512 px 1.1x, a bf16 Gatys step at 512 px 1.3x and an fp32
-one 1.5x; peak RSS within a few per cent (fp32 AdaIN at 1024 px +33 %). ``release_freed_memory`` gives the free
-heap back once a worker is idle (an AdaIN worker 745 -> 300 MiB). Transparent huge pages for glibc's mmaps
-(``glibc.malloc.hugetlb=1``) gained about half as much; ``mallopt`` alone cannot switch the cache off.
+Measured on the 2-core EPYC, each case in a fresh process, pairs interleaved, against glibc's default: bf16 AdaIN
+at 1024 px 1.31-1.41x faster (fp32 1.48-1.76x), Johnson 1024 px 1.47-1.79x, a Gatys step at 512 px 1.19-1.25x in
+bf16 and 1.5x in fp32; with ``mallopt`` (no mmap, no trim; same speed, but the heap grew) MicroAST 1024 px 1.47x,
+CycleGAN 512 px 1.07-1.10x, RRDB tiles 1.12x, SRVGG 1024 px 1.02-1.09x. Peak RSS within a few per cent in bf16,
++33 % for fp32 AdaIN at 1024 px. ``release_freed_memory`` gives the free heap back once a worker is idle (an AdaIN
+worker 745 -> 300 MiB). Transparent huge pages for glibc's mmaps (``glibc.malloc.hugetlb=1``) gained about half as
+much; ``mallopt`` alone cannot switch the cache off.
 
 Tunables are read when a process starts, so they are set in the environment of the processes that run jobs: pool
 workers (``jobs.pool``), benchmark cases, the CLI (which re-executes itself). ``ALLOCATOR=system`` keeps glibc's
