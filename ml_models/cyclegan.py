@@ -12,14 +12,15 @@ from os import PathLike
 from torch import Tensor, nn
 
 from ml_models.checkpoints import load_strict, read_state_dict
+from ml_models.instance_norm import InstanceNorm2d
 from ml_models.padding import ReflectionPad2d
 from ml_models.tiling import pad_to_multiple
 
 _NORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 
-def _norm(channels: int) -> nn.InstanceNorm2d:
-    return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+def _norm(channels: int) -> InstanceNorm2d:
+    return InstanceNorm2d(channels, affine=False, track_running_stats=False)
 
 
 class ResnetBlock(nn.Module):

@@ -115,12 +115,12 @@ def channels_last_for(device: torch.device, dtype: torch.dtype, cpu_nhwc: Collec
 
     On the CPU the answer depends on the network's op mix and the precision, measured with this torch/oneDNN.
     fp32, AVX2 EPYC: MicroAST 1.61x, AdaIN 1.20-1.36x, RRDB 1.34x, SRVGG 1.01x, VGG-19 forward+backward for Gatys
-    1.09x at 256 px and 1.34x at 512 px; CycleGAN 0.87x and Johnson 0.75-0.93x (instance norm and reflection
-    padding copy NHWC tensors). bf16, AVX-512 BF16 EPYC, NHWC over NCHW under the same autocast: AdaIN 1.37x at
-    512 px and 1.33x at 1024, RRDB 1.30x, SRVGG 1.11-1.24x, a Gatys VGG step 1.11x at 256 and 512 px and 1.22x at
-    1024 (0.95x until the Gram matrix read NHWC maps in place, ``ml_models.gatys._Gram``), CycleGAN 0.91x, Johnson
-    0.92x (with padding kept in bf16, ``ml_models.padding``). So the registry lists per network the precisions
-    that gain (``ModelSpec.cpu_channels_last``).
+    1.09x at 256 px and 1.34x at 512 px. bf16, AVX-512 BF16 EPYC, NHWC over NCHW under the same autocast: AdaIN
+    1.37x at 512 px and 1.33x at 1024, RRDB 1.30x, SRVGG 1.11-1.24x, a Gatys VGG step 1.11x at 256 and 512 px and
+    1.22x at 1024 (0.95x until the Gram matrix read NHWC maps in place, ``ml_models.gatys._Gram``). CycleGAN and
+    Johnson lost in NHWC (0.71-0.92x) while torch's instance norm copied NHWC maps to NCHW; with a norm that keeps
+    the layout (``ml_models.instance_norm``) they gain too: CycleGAN 512 px 1.15x fp32 / 1.16x bf16, Johnson 1024 px
+    1.16x / 1.18x. The registry lists per network the precisions that gain (``ModelSpec.cpu_channels_last``).
     """
     if device.type == "cuda":
         return True

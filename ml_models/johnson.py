@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ml_models.checkpoints import load_strict, read_state_dict
+from ml_models.instance_norm import InstanceNorm2d
 from ml_models.padding import ReflectionPad2d
 from ml_models.tiling import pad_to_multiple
 
@@ -37,8 +38,8 @@ class ConvLayer(nn.Module):
         return self.conv2d(self.pad(x))
 
 
-def _norm(channels: int) -> nn.InstanceNorm2d:
-    return nn.InstanceNorm2d(channels, affine=True)
+def _norm(channels: int) -> InstanceNorm2d:
+    return InstanceNorm2d(channels, affine=True)
 
 
 class ResidualBlock(nn.Module):

@@ -280,8 +280,8 @@ def _cyclegan(pid: str, ru: str, en: str) -> Preset:
     return Preset(pid, ru, en, ((f"cyclegan/style_{pid}.pth",),))
 
 
-# Plain conv stacks gain from NHWC in both precisions (measured: ``device.channels_last_for``); networks with
-# instance norm and reflection padding (Johnson, CycleGAN) stay NCHW.
+# Every network here gains from NHWC in both precisions (measured: ``device.channels_last_for``); the instance-norm
+# ones (Johnson, CycleGAN) since their norm keeps the layout (``ml_models.instance_norm``).
 _NHWC = ("fp32", "bf16")
 
 _MODELS: tuple[ModelSpec, ...] = (
@@ -317,7 +317,7 @@ _MODELS: tuple[ModelSpec, ...] = (
         options=(_opt_strength(), _PRESERVE, _SIZE),
         presets=(_johnson("candy", "Конфеты", "Candy"), _johnson("mosaic", "Мозаика", "Mosaic"),
                  _johnson("rain_princess", "Принцесса дождя", "Rain Princess"), _johnson("udnie", "Удни", "Udnie")),
-        default_max_side=1024, hd_max_side=2048, timeout_s=180,
+        default_max_side=1024, hd_max_side=2048, timeout_s=180, cpu_channels_last=_NHWC,
     ),
     ModelSpec(
         "cyclegan", "cyclegan", "preset_style", "Художники (CycleGAN)", "Painters (CycleGAN)",
@@ -326,7 +326,7 @@ _MODELS: tuple[ModelSpec, ...] = (
         options=(_opt_strength(), _SIZE),
         presets=(_cyclegan("monet", "Моне", "Monet"), _cyclegan("vangogh", "Ван Гог", "Van Gogh"),
                  _cyclegan("cezanne", "Сезанн", "Cézanne"), _cyclegan("ukiyoe", "Укиё-э", "Ukiyo-e")),
-        default_max_side=768, hd_max_side=1536, timeout_s=300,
+        default_max_side=768, hd_max_side=1536, timeout_s=300, cpu_channels_last=_NHWC,
     ),
     ModelSpec(
         "upscale", "superres", "single_image", "Увеличение x4", "Upscale x4",
