@@ -107,6 +107,21 @@ def test_bot_and_worker_memory_fields(tmp_path: Path) -> None:
     assert any(n.startswith("bot process RSS") for n in names) and "worker with every model loaded" in names
 
 
+def test_compile_section_compiles_from_an_empty_cache_and_removes_it(tmp_path: Path) -> None:
+    """The first call is timed with an empty inductor cache of its own, which is removed afterwards."""
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("inductor-cache-*"))
+    results = _run_benchmark(tmp_path, "--sizes", "64", "--repeat", "1", "--models", "johnson",
+                             "--sections", "compile", timeout=400)
+    r = results["compile"]["data"]
+    assert "error" not in r, r
+    for key in ("eager_s", "compile_first_call_s", "compiled_s", "speedup"):
+        _positive(r[key], key)
+    assert r["psnr_vs_eager_db"] > 35
+    assert set(Path(tempfile.gettempdir()).glob("inductor-cache-*")) == before
+
+
 def test_flop_counter_matches_hand_count() -> None:
     torch = pytest.importorskip("torch")
     from torch import nn
