@@ -15,6 +15,7 @@ import statistics
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,56 @@ def model(a: dict) -> dict:
         Path(a["compare"]).unlink()
     result["matmul_peak"] = _same_process_peak(a.get("quick", False))
     return result
+
+
+def _alternate(first: Callable[[], object], second: Callable[[], object], n: int) -> tuple[list[float], list[float]]:
+    """``n`` timed calls of each, alternating and swapping the order every round, so that a change in the host's load
+    falls on both paths alike (separate processes minutes apart see different loads)."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for i in range(n):
+        order = ((0, first), (1, second)) if i % 2 == 0 else ((1, second), (0, first))
+        for index, fn in order:
+            started = time.perf_counter()
+            fn()
+            times[index].append(time.perf_counter() - started)
+    return times
+
+
+def _pair_result(family: str, size: int, fast_times: list[float], ref_times: list[float]) -> dict:
+    ratios = [r / f for f, r in zip(fast_times, ref_times, strict=True)]
+    return {"family": family, "size": size, "pairs": len(ratios), "fast_times": fast_times, "ref_times": ref_times,
+            "fast_s": statistics.median(fast_times), "ref_s": statistics.median(ref_times),
+            "speedup": statistics.median(ratios)}
+
+
+def model_pair(a: dict) -> dict:
+    """Both paths of one family in one process, timed alternately: the speed-up as one run's ratio."""
+    from benchmarks import cases
+
+    rgb, _ = load_photo(a["photo"], a["size"])
+    content, style = cases.to_tensor(rgb), cases.to_tensor(load_style(DEFAULT_STYLE)[0])
+    weights_dir = Path(a["weights_dir"])
+    fast = cases.build(a["family"], weights_dir, content, style, "fast", a.get("opts"))
+    ref = cases.build(a["family"], weights_dir, content, style, "ref", a.get("opts"))
+    started = time.perf_counter()
+    fast.forward()
+    ref.forward()
+    n = _budgeted(time.perf_counter() - started, a["repeat"], 2 * a["budget_s"])
+    return _pair_result(a["family"], a["size"], *_alternate(fast.forward, ref.forward, n))
+
+
+def gatys_pair(a: dict) -> dict:
+    """Single-scale L-BFGS steps of the fast and the reference path in one process, alternately."""
+    from benchmarks import cases, gatys_bench
+
+    rgb, _ = load_photo(a["photo"], a["size"])
+    content, style = cases.to_tensor(rgb), cases.to_tensor(load_style(DEFAULT_STYLE, side=a["size"])[0])
+    fast, ref = (gatys_bench.stepper(Path(a["weights_dir"]), content, style, path) for path in ("fast", "ref"))
+    started = time.perf_counter()
+    for step in (fast, ref, fast, ref):  # the first step of each is set-up
+        step()
+    n = _budgeted((time.perf_counter() - started) / 2, a["repeat"], 2 * a["budget_s"])
+    return _pair_result("gatys", a["size"], *_alternate(fast, ref, n))
 
 
 def gatys_steps(a: dict) -> dict:
@@ -196,8 +247,9 @@ def weights(a: dict) -> dict:
     return {"dir": a["dir"], "files": fixtures.build_weights_dir(Path(a["dir"]), families=a.get("families"))}
 
 
-KINDS = {"model": model, "gatys_steps": gatys_steps, "gatys_converge": gatys_converge, "engine_job": engine_job,
-         "worker": worker, "compile": compile_johnson, "peak": peak, "weights": weights}
+KINDS = {"model": model, "model_pair": model_pair, "gatys_steps": gatys_steps, "gatys_pair": gatys_pair,
+         "gatys_converge": gatys_converge, "engine_job": engine_job, "worker": worker, "compile": compile_johnson,
+         "peak": peak, "weights": weights}
 
 
 def main(argv: list[str]) -> int:

@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "reuse, what the workers use; see ml_models/allocator.py)")
     p.add_argument("--no-plain-ref", action="store_true",
                    help="with --allocator reuse, skip timing the reference a second time under glibc's default")
+    p.add_argument("--no-interleaved", action="store_true",
+                   help="skip timing both paths alternately in one process (the speed-up the 2x verdict uses)")
     return p
 
 
@@ -141,6 +143,11 @@ def _model_row(run: Runner, a, weights_dir: Path, family: str, size: int, skips:
     if getattr(run, "allocator", "system") == "reuse" and not getattr(a, "no_plain_ref", False):
         plain = run(kind, dict(base, family=family, path="ref", opts=opts), f"{family} {size} ref (glibc default)",
                     allocator_mode="system")
+    # Both paths again, alternately in one process: a ratio that a change in the host's load does not bias
+    pair = None
+    if not getattr(a, "no_interleaved", False):
+        pair = run("gatys_pair" if family == "gatys" else "model_pair", dict(base, family=family, opts=opts),
+                   f"{family} {size} fast/ref interleaved")
     fast, ref = results["fast"], results["ref"]
     row: dict = {"family": family, "size": size}
     if fast.get("error") or ref.get("error"):
@@ -159,6 +166,9 @@ def _model_row(run: Runner, a, weights_dir: Path, family: str, size: int, skips:
     if plain and not plain.get("error") and fast["job_s"]:
         row["ref_plain"] = _trim(plain)
         row["speedup_plain"] = plain["job_s"] / fast["job_s"]
+    if pair and not pair.get("error"):
+        row["interleaved"] = _trim(pair)
+        row["speedup_interleaved"] = pair["speedup"]
     fast_peak = _peak_for(fast)
     ref_peak = (ref.get("matmul_peak") or {}).get("fp32")
     row["fast_peak_pct"] = 100.0 * fast["gflops"] / fast_peak if fast_peak else None
@@ -166,7 +176,8 @@ def _model_row(run: Runner, a, weights_dir: Path, family: str, size: int, skips:
     row["pass_peak"] = (row["fast_peak_pct"] >= 100 * TARGETS["conv_peak_fraction"]
                         if family in CONV_HEAVY and row["fast_peak_pct"] is not None else None)
     psnr = row["psnr_db"]
-    row["pass_fast"] = (bool(row["speedup"] and row["speedup"] >= TARGETS["fast_speedup"]
+    row["speedup_verdict"] = row.get("speedup_interleaved") or row["speedup"]
+    row["pass_fast"] = (bool(row["speedup_verdict"] and row["speedup_verdict"] >= TARGETS["fast_speedup"]
                              and psnr is not None and psnr >= TARGETS["fast_psnr_db"])
                         if family in CONV_HEAVY else None)  # the issue sets both targets for conv-heavy models
     return row
@@ -391,7 +402,9 @@ def collect_targets(results: dict) -> list[dict]:
                         "pass": row["pass_peak"]})
         if row.get("pass_fast") is not None:
             out.append({"name": f"{name}: fast ≥ {t['fast_speedup']:g}x ref with PSNR ≥ {t['fast_psnr_db']:g} dB",
-                        "measured": f"{_num(row['speedup'], 2)}x, {_num(row['psnr_db'], 1)} dB",
+                        "measured": f"{_num(row['speedup_verdict'], 2)}x"
+                                    + (" interleaved" if row.get("speedup_interleaved") else "")
+                                    + f", {_num(row['psnr_db'], 1)} dB",
                         "threshold": f"{t['fast_speedup']:g}x, {t['fast_psnr_db']:g} dB", "pass": row["pass_fast"]})
     conv = (results.get("gatys_convergence") or {}).get("data") or {}
     if conv and not conv.get("error"):

@@ -92,6 +92,18 @@ def step_case(weights_dir: Path, content: Tensor, style: Tensor, path: str, step
             "image": image, "dtype": str(dtype).removeprefix("torch.")}
 
 
+def stepper(weights_dir: Path, content: Tensor, style: Tensor, path: str):
+    """One single-scale L-BFGS iteration per call on ``path``'s VGG, as ``step_case`` times them in ``stylize``."""
+    vgg, _ = load_vgg(weights_dir, "full")
+    vgg, dtype = _place(vgg, path)
+    config = gatys.GatysConfig(scales=(1.0,), steps=(1,))
+    content_layers, style_layers, _ = gatys.choose_layers(vgg, config.content_layers, config.style_layers)
+    scaled_style = _style_at(style, tuple(content.shape[-2:]))
+    objective = gatys._Objective(vgg, CPU, dtype, content, [scaled_style], [1.0], config, content_layers,
+                                 style_layers)
+    return gatys._make_stepper(config, content.clone().requires_grad_(True), objective)
+
+
 class Fp32Objective:
     """The engine's total loss, recomputed exactly in fp32 on a private NCHW copy of the VGG (for scoring only)."""
 

@@ -71,6 +71,7 @@ def test_models_upscale_and_first_job_fields(tmp_path: Path) -> None:
         if sys.platform.startswith("linux"):
             assert row["fast"]["allocator"] == row["ref"]["allocator"] == "reuse"
             assert row["ref_plain"]["allocator"] == "system"
+        _assert_interleaved(row)
     assert rows["srvgg"]["fast"]["tiles"] == {"timed": 1, "total": 1}
     # The FLOP count does not depend on the path: the same layers see the same shapes.
     assert rows["johnson"]["fast"]["gflop_job"] == pytest.approx(rows["johnson"]["ref"]["gflop_job"])
@@ -122,6 +123,15 @@ def test_compile_section_compiles_from_an_empty_cache_and_removes_it(tmp_path: P
     assert set(Path(tempfile.gettempdir()).glob("inductor-cache-*")) == before
 
 
+def _assert_interleaved(row: dict) -> None:
+    """Both paths timed alternately in one process; the 2x verdict's speed-up is that ratio."""
+    pair = row["interleaved"]
+    assert pair["pairs"] >= 1 and len(pair["fast_times"]) == len(pair["ref_times"]) == pair["pairs"]
+    for key in ("fast_s", "ref_s", "speedup"):
+        _positive(pair[key], f"{row['family']}.interleaved.{key}")
+    assert row["speedup_interleaved"] == pair["speedup"] == row["speedup_verdict"]
+
+
 def test_flop_counter_matches_hand_count() -> None:
     torch = pytest.importorskip("torch")
     from torch import nn
@@ -161,15 +171,22 @@ def test_speed_and_peak_targets_apply_to_the_conv_heavy_models_only(tmp_path: Pa
     from benchmarks import cli
 
     def run(kind: str, args: dict, label: str) -> dict:
+        if kind == "model_pair":  # the same paths timed alternately in one process: a different ratio
+            return {"fast_s": 1.0, "ref_s": 1.8, "speedup": 1.8, "pairs": 3, "fast_times": [1.0] * 3,
+                    "ref_times": [1.8] * 3}
         fast = args["path"] == "fast"
         return {"job_s": 1.0 if fast else 2.5, "gflops": 250.0 if fast else 100.0, "gflop_job": 250.0,
                 "precision": "bfloat16" if fast else "float32", "psnr_db": None if fast else 45.0,
                 "matmul_peak": {"fp32": 150.0, "bf16": 400.0}, "weights": "random", "tiles": None}
 
     a = SimpleNamespace(tmp=str(tmp_path), photo="lion.jpg", repeat=1, budget=1.0, quick=True, tile=256,
-                        rrdb_tiles=0)
+                        rrdb_tiles=0, no_interleaved=True)
     rows = {f: cli._model_row(run, a, tmp_path, f, 512, []) for f in ("adain", "johnson")}
     assert rows["adain"]["pass_fast"] is True and rows["adain"]["pass_peak"] is True  # 2.5x, 45 dB, 62 %
+    a.no_interleaved = False  # where both paths were timed alternately, the verdict uses that ratio
+    interleaved = cli._model_row(run, a, tmp_path, "adain", 512, [])
+    assert interleaved["speedup"] == 2.5 and interleaved["speedup_verdict"] == 1.8
+    assert interleaved["pass_fast"] is False
     assert rows["johnson"]["pass_fast"] is None and rows["johnson"]["pass_peak"] is None
     names = [t["name"] for t in cli.collect_targets({"models": list(rows.values())})]
     assert any(n.startswith("adain 512: fast ≥ 2x") for n in names) and not any(n.startswith("johnson") for n in names)
@@ -225,6 +242,7 @@ def test_gatys_step_row_scores_the_gradient_a_step_computes(tmp_path: Path) -> N
     else:  # an fp32 fast path may compute the very same gradient: infinite PSNR, null in strict JSON
         assert row["psnr_db"] is None or row["psnr_db"] > 0
     assert row["pass_fast"] in (True, False)  # Gatys' VGG is conv-heavy: the 2x / 38 dB target applies
+    _assert_interleaved(row)
     assert row["psnr_basis"].startswith("the loss gradient of one step at the photo")
     step = row["ref"]["step_fidelity"]
     assert step["psnr_db"] == row["psnr_db"] and 0.0 <= step["rel_l2"] < 1.0 and step["cosine"] > 0.5
