@@ -1,21 +1,13 @@
 """Keep freed memory in a worker during a job and give it back after: glibc malloc set up for tensor workloads.
 
-PyTorch's CPU tensors come from plain ``malloc``. glibc serves a block of more than 32 MiB (its largest mmap
-threshold) with a fresh ``mmap`` and unmaps it on ``free``, so every full-size activation of every layer, at every
-step, starts as untouched pages that the kernel faults in and zeroes 4 KiB at a time: 11 of the 12.5 ms that cloning
-a 32 MiB bf16 map took. Smaller blocks go back to the OS too whenever the free top of the heap passes the trim
-threshold. So a worker starts with three glibc tunables: no mmap (every block from the heap), no trimming on free,
-and no per-thread cache. The cache matters: ``posix_memalign`` (torch aligns to 64 bytes) splits a small tail off
-each block, the cache keeps that tail "in use", the freed block can then never merge with its neighbours, and the
-heap grows by the block at every allocation (measured: +64 MiB per round of a 64 MiB tensor).
-
-Measured on the 2-core EPYC, each case in a fresh process, pairs interleaved, against glibc's default: bf16 AdaIN
-at 1024 px 1.31-1.41x faster (fp32 1.48-1.76x), Johnson 1024 px 1.47-1.79x, a Gatys step at 512 px 1.19-1.25x in
-bf16 and 1.5x in fp32; with ``mallopt`` (no mmap, no trim; same speed, but the heap grew) MicroAST 1024 px 1.47x,
-CycleGAN 512 px 1.07-1.10x, RRDB tiles 1.12x, SRVGG 1024 px 1.02-1.09x. Peak RSS within a few per cent in bf16,
-+33 % for fp32 AdaIN at 1024 px. ``release_freed_memory`` gives the free heap back once a worker is idle (an AdaIN
-worker 745 -> 300 MiB). Transparent huge pages for glibc's mmaps (``glibc.malloc.hugetlb=1``) gained about half as
-much; ``mallopt`` alone cannot switch the cache off.
+PyTorch's CPU tensors come from plain ``malloc``. glibc serves a block of more than 32 MiB with a fresh ``mmap`` and
+unmaps it on ``free``, so every full-size activation of every layer, at every step, starts as untouched pages that
+the kernel faults in and zeroes; smaller blocks go back to the OS whenever the free top of the heap passes the trim
+threshold. So a process that runs jobs starts with three glibc tunables: no mmap, no trimming on free, and no
+per-thread cache. The cache has to go too: ``posix_memalign`` (torch aligns to 64 bytes) splits a small tail off
+each block, the cache keeps that tail "in use", the freed block cannot merge with its neighbours, and the heap grows
+by a block at every allocation. ``release_freed_memory`` gives the free heap back once a worker is idle.
+Gains and costs, measured: docs/performance.md.
 
 Tunables are read when a process starts, so they are set in the environment of the processes that run jobs: pool
 workers (``jobs.pool``), benchmark cases, the CLI (which re-executes itself). ``ALLOCATOR=system`` keeps glibc's

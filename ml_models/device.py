@@ -1,9 +1,9 @@
-"""Where and in which precision the networks run.
+"""Where and in which precision the networks run, decided at run time from the machine.
 
-The workers mostly run on small CPUs, where bfloat16 halves memory traffic and, on CPUs with native BF16 instructions
-(AVX512-BF16 or AMX), roughly doubles convolution throughput; on CPUs without them oneDNN emulates bf16 and it is
-*slower* than fp32, so the choice depends on the exact CPU, not just on "is it x86". On CUDA fp16 is the cheap path.
-``PRECISION=fp32`` always wins, for reproducible comparisons and for debugging numerical trouble.
+On the CPU bf16 autocast pays only where the CPU executes bf16 dot products natively (AVX512-BF16 or AMX): there it
+roughly doubles convolution throughput and halves memory traffic. Elsewhere (AVX2-only CPUs) oneDNN emulates bf16
+and it is slower than fp32, so ``auto`` picks fp32 there; the check reads the CPU's flags, not just "is it x86". On
+CUDA fp16 is the cheap path. ``PRECISION=fp32`` always wins, for reproducible comparisons and numerical debugging.
 """
 
 from __future__ import annotations
@@ -113,14 +113,10 @@ def inference_context(device: torch.device, dtype: torch.dtype) -> Iterator[None
 def channels_last_for(device: torch.device, dtype: torch.dtype, cpu_nhwc: Collection[str] = ()) -> bool:
     """NHWC on CUDA (cuDNN's tensor-core kernels want it); on the CPU in the precisions a network lists.
 
-    On the CPU the answer depends on the network's op mix and the precision, measured with this torch/oneDNN.
-    fp32, AVX2 EPYC: MicroAST 1.61x, AdaIN 1.20-1.36x, RRDB 1.34x, SRVGG 1.01x, VGG-19 forward+backward for Gatys
-    1.09x at 256 px and 1.34x at 512 px. bf16, AVX-512 BF16 EPYC, NHWC over NCHW under the same autocast: AdaIN
-    1.37x at 512 px and 1.33x at 1024, RRDB 1.30x, SRVGG 1.11-1.24x, a Gatys VGG step 1.11x at 256 and 512 px and
-    1.22x at 1024 (0.95x until the Gram matrix read NHWC maps in place, ``ml_models.gatys._Gram``). CycleGAN and
-    Johnson lost in NHWC (0.71-0.92x) while torch's instance norm copied NHWC maps to NCHW; with a norm that keeps
-    the layout (``ml_models.instance_norm``) they gain too: CycleGAN 512 px 1.15x fp32 / 1.16x bf16, Johnson 1024 px
-    1.16x / 1.18x. The registry lists per network the precisions that gain (``ModelSpec.cpu_channels_last``).
+    On the CPU the gain depends on the network's op mix and the precision with this torch/oneDNN, so the registry
+    lists per network the precisions in which NHWC was measured faster (``ModelSpec.cpu_channels_last``; numbers in
+    docs/performance.md). Networks with instance norm gain only with ``ml_models.instance_norm``, which keeps the
+    layout; torch's copies every map to NCHW and back.
     """
     if device.type == "cuda":
         return True

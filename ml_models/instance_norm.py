@@ -2,14 +2,13 @@
 
 ``F.instance_norm`` folds the batch into the channels, ``(N, C, H, W) -> (1, N*C, H, W)``, through ``.contiguous()``:
 an NHWC map is copied to NCHW there and the result comes back NCHW, so every norm layer of an NHWC network paid two
-layout conversions (one here, one at the next convolution). That is why CycleGAN and Johnson ran 0.71-0.92x slower in
-NHWC than in NCHW and stayed NCHW, although their convolutions alone are faster in NHWC.
+layout conversions (one here, one at the next convolution), and CycleGAN and Johnson were slower in NHWC than in
+NCHW although their convolutions alone are faster in NHWC.
 
 For one picture, instance statistics *are* batch statistics: batch norm in training mode without running averages
 normalises each channel over (N, H, W) = (1, H, W), and ``native_batch_norm`` works on NHWC maps in place (statistics
 accumulated in fp32 for bf16 maps, as instance norm's own path does). Batches of several pictures take the standard
-path. Measured on the 2-core AVX-512 BF16 EPYC, NHWC with this norm against NCHW, interleaved in one process:
-CycleGAN 512 px 1.15x (fp32) / 1.16x (bf16), Johnson (32 channels) 1024 px 1.16x / 1.18x.
+path. The speed-up is in docs/performance.md.
 """
 
 from __future__ import annotations
