@@ -1,0 +1,59 @@
+"""What a clip job carries in and out, and the limits it is held to; no heavy imports (the bot may build these)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("animation", "video", "video_note")
+"""animation: H.264 MP4 without sound (Telegram's GIFs); video: the audio track is kept; video_note: a square."""
+
+VIDEO_MODELS = ("johnson", "cyclegan", "microast", "adain")
+"""Feed-forward models only: one pass per frame."""
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    max_seconds: float = 15.0  # VIDEO_MAX_SECONDS
+    max_bytes: int = 20 * 1000 * 1000  # what a bot may download from Telegram
+    max_fps: float = 30.0  # faster clips are resampled to this rate
+    note_side: int = 640  # Telegram's video notes are square, at most 640 px
+    max_side: int | None = None  # None: the model's standard or HD side, as for photos
+
+    @property
+    def max_frames(self) -> int:
+        return int(self.max_seconds * self.max_fps + 0.5)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> VideoLimits:
+        env = dict(os.environ if env is None else env)
+        side = env.get("VIDEO_MAX_SIDE")
+        return cls(max_seconds=float(env.get("VIDEO_MAX_SECONDS") or 15.0),
+                   max_bytes=int(env.get("VIDEO_MAX_BYTES") or 20 * 1000 * 1000),
+                   max_side=int(side) if side else None)
+
+
+@dataclass
+class VideoRequest:
+    model: str
+    preset: str | None = None
+    styles: list[bytes] = field(default_factory=list)
+    style_weights: list[float] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    kind: str = "animation"  # one of KINDS
+    temporal: float = 0.6  # weight of the previous output where the flow is reliable; 0 = plain per-frame
+
+
+@dataclass
+class VideoResult:
+    path: str
+    mime: str
+    width: int
+    height: int
+    fps: float
+    frames: int
+    seconds: float  # wall time of the job
+    duration: float  # of the clip written
+    has_audio: bool
+    info: dict[str, Any] = field(default_factory=dict)
