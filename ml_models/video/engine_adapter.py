@@ -20,8 +20,6 @@ from ml_models import engine, registry
 from ml_models.api import CancelledFn, JobRequest
 from ml_models.errors import Cancelled
 from ml_models.settings import EngineSettings
-from ml_models.video.api import VIDEO_MODELS
-from ml_models.video.errors import VideoError
 
 FRAME_BATCH = 1
 """Frames per forward pass; benchmarks/video_bench.py measures the choice (batches were no faster on the CPU)."""
@@ -32,9 +30,6 @@ def stylise_frames(request: JobRequest, frames: Iterable[np.ndarray], settings: 
     """Stylise ``frames`` lazily with ``request``'s model, preset, styles and options (its ``content`` is unused)."""
     settings = settings or EngineSettings.from_env()
     spec = registry.get(request.model)
-    if spec.id not in VIDEO_MODELS:
-        raise VideoError("video_model_unsupported", f"{spec.id} has no video path: use one of "
-                                                    f"{', '.join(VIDEO_MODELS)}", model=spec.id)
     raw = dict(request.options)
     raw.pop("max_side", None)  # sizing is the pipeline's business
     options = spec.validate_options(raw)

@@ -26,7 +26,7 @@ def texture(height: int, width: int, seed: int = 0) -> np.ndarray:
     ys, xs = np.mgrid[0:height, 0:width] / max(height, width)
     for scale in (2, 5, 13, 31):
         for c in range(3):
-            fx, fy, phase = rng.uniform(0.5, 1.5, 2) * scale * np.pi, rng.uniform(0, 2 * np.pi)
+            (fx, fy), phase = rng.uniform(0.5, 1.5, 2) * scale * np.pi, rng.uniform(0, 2 * np.pi)
             out[..., c] += np.sin(fx * xs + phase) * np.cos(fy * ys + phase) * (60 / scale**0.5)
     return np.clip(out + 128, 0, 255).astype(np.uint8)
 
