@@ -21,7 +21,7 @@ from ml_models.api import CancelledFn, JobRequest, ProgressFn
 from ml_models.errors import Cancelled
 from ml_models.settings import EngineSettings
 from ml_models.video import container, encode, engine_adapter
-from ml_models.video.api import KINDS, VIDEO_MODELS, VideoLimits, VideoRequest, VideoResult
+from ml_models.video.api import KINDS, TEMPORAL_WEIGHTS, VIDEO_MODELS, VideoLimits, VideoRequest, VideoResult
 from ml_models.video.errors import VideoError
 from ml_models.video.temporal import TemporalFilter
 
@@ -94,7 +94,8 @@ def run_clip(request: VideoRequest, src: Path, dst: Path, settings: EngineSettin
     job = JobRequest(model=spec.id, content=b"", preset=request.preset, styles=list(request.styles),
                      style_weights=list(request.style_weights), options=options)
     keep_audio = request.kind == "video" and info.audio_codec is not None
-    steady = TemporalFilter(request.temporal)
+    weight = TEMPORAL_WEIGHTS[spec.id] if request.temporal is None else float(request.temporal)
+    steady = TemporalFilter(weight)
     pending: deque[np.ndarray] = deque()  # inputs whose stylised frames are still in the engine's batch
 
     def inputs() -> Iterator[np.ndarray]:
@@ -119,4 +120,4 @@ def run_clip(request: VideoRequest, src: Path, dst: Path, settings: EngineSettin
                        frames=writer.frames, seconds=time.perf_counter() - started,
                        duration=writer.frames / info.fps, has_audio=writer.has_audio,
                        info={"source": f"{info.width}x{info.height} {info.codec} {info.source_fps:.3g} fps",
-                             "temporal": request.temporal, "notes": notes})
+                             "temporal": weight, "notes": notes})

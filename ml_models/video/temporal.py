@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from ml_models.video import flow as flowmod
@@ -47,8 +46,7 @@ class TemporalFilter:
             forward = self._flow(current_gray, self._prev_gray)
             mask = flowmod.reliable(backward, forward, frame, self._prev_input)
             if mask.mean() >= CUT_FRACTION:
-                soft = cv2.GaussianBlur(mask.astype(np.float32), (5, 5), 0) * mask  # soft seams, never past the mask
-                alpha = (self.weight * soft)[..., None]
+                alpha = (self.weight * mask.astype(np.float32))[..., None]
                 moved = flowmod.warp(self._prev_output, backward).astype(np.float32)
                 fresh = stylised.astype(np.float32)
                 out = np.clip(np.rint(fresh + alpha * (moved - fresh)), 0, 255).astype(np.uint8)
