@@ -60,13 +60,13 @@ def probe(path: Path, limits: VideoLimits) -> ClipInfo:
                 raise VideoError("video_unsupported", f"{path.name}: no decoder for its video codec")
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             source_fps = float(rate) if rate and 0 < float(rate) < 1000 else DEFAULT_FPS
-            duration = 0.0
-            if container.duration:
-                duration = container.duration / av.time_base
-            elif stream.duration and stream.time_base:
+            duration = 0.0  # of the picture: the container's may include a longer sound track
+            if stream.duration and stream.time_base:
                 duration = float(stream.duration * stream.time_base)
             elif stream.frames:
                 duration = stream.frames / source_fps
+            elif container.duration:
+                duration = container.duration / av.time_base
             audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
             if not ctx.width or not ctx.height:
                 raise VideoError("video_corrupt", f"{path.name}: the video stream has no picture size")

@@ -114,6 +114,8 @@ def run_clip(request: VideoRequest, src: Path, dst: Path, settings: EngineSettin
                 total = max(total, writer.frames)
                 progress(writer.frames, total)
         writer.close()
+    if progress is not None and total != writer.frames:
+        progress(writer.frames, writer.frames)  # the estimate from the container was off: end at done == total
     notes = [] if writer.has_audio or not keep_audio else [f"audio ({info.audio_codec}) dropped: the "
                                                             f"{writer.format} container cannot hold it"]
     return VideoResult(path=str(dst), mime=encode.MIMES[writer.format], width=width, height=height, fps=info.fps,
