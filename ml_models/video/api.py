@@ -9,6 +9,9 @@ from typing import Any
 KINDS = ("animation", "video", "video_note")
 """animation: H.264 MP4 without sound (Telegram's GIFs); video: the audio track is kept; video_note: a square."""
 
+CLIP_SUFFIXES = (".mp4", ".m4v", ".webm", ".gif")
+"""Outputs the CLI writes as clips."""
+
 VIDEO_MODELS = ("johnson", "cyclegan", "microast", "adain")
 """Feed-forward models only: one pass per frame."""
 
