@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ml_models.video import flow as flowmod
 
 CUT_FRACTION = 0.4  # fewer reliable pixels than this: a cut or a flow failure, start over
+FLOW_SIDE = 480  # flow and its checks run at most at this long side; the flow is smooth, the cost per pixel is not
 
 
 @dataclass
@@ -35,23 +37,40 @@ class TemporalFilter:
         self.weight = float(weight)
         self._flow = flowmod.FlowEstimator()
         self._prev_gray: np.ndarray | None = None
-        self._prev_input: np.ndarray | None = None
         self._prev_output: np.ndarray | None = None
 
     def step(self, frame: np.ndarray, stylised: np.ndarray) -> Step:
-        current_gray = flowmod.gray(frame)
+        current_gray = _shrunk(flowmod.gray(frame))
         result = Step(stylised, None, None, cut=self._prev_output is None)
         if self.weight > 0 and self._prev_output is not None and self._prev_output.shape == stylised.shape:
             backward = self._flow(self._prev_gray, current_gray)
             forward = self._flow(current_gray, self._prev_gray)
-            mask = flowmod.reliable(backward, forward, frame, self._prev_input)
+            mask = flowmod.reliable(backward, forward, current_gray, self._prev_gray)
+            if backward.shape[:2] != stylised.shape[:2]:
+                backward, mask = _enlarged(backward, mask, stylised.shape[:2])
             if mask.mean() >= CUT_FRACTION:
-                alpha = (self.weight * mask.astype(np.float32))[..., None]
-                moved = flowmod.warp(self._prev_output, backward).astype(np.float32)
-                fresh = stylised.astype(np.float32)
-                out = np.clip(np.rint(fresh + alpha * (moved - fresh)), 0, 255).astype(np.uint8)
+                moved = flowmod.warp(self._prev_output, backward)
+                blended = cv2.addWeighted(moved, self.weight, stylised, 1.0 - self.weight, 0.0)
+                out = np.where(mask[..., None], blended, stylised)
                 result = Step(out, backward, mask, cut=False)
             else:
                 result = Step(stylised, backward, mask, cut=True)
-        self._prev_gray, self._prev_input, self._prev_output = current_gray, frame, result.output
+        self._prev_gray, self._prev_output = current_gray, result.output
         return result
+
+
+def _shrunk(gray: np.ndarray) -> np.ndarray:
+    h, w = gray.shape[:2]
+    if max(h, w) <= FLOW_SIDE:
+        return gray
+    scale = FLOW_SIDE / max(h, w)
+    return cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def _enlarged(flow: np.ndarray, mask: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A flow and mask computed on a shrunk frame, at the frame's size (vectors scaled with it)."""
+    h, w = shape
+    big = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+    big[..., 0] *= w / flow.shape[1]
+    big[..., 1] *= h / flow.shape[0]
+    return big, cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
