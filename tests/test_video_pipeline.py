@@ -71,6 +71,18 @@ def test_sixty_fps_becomes_thirty_and_the_model_size_applies(tmp_path: Path) -> 
     assert (result.frames, len(frames), rate, result.width, result.height) == (6, 6, 30, 64, 48)
 
 
+def test_a_sideways_phone_clip_comes_out_upright(tmp_path: Path) -> None:
+    frames = [np.zeros((32, 64, 3), np.uint8) for _ in range(3)]
+    for f in frames:
+        f[:, :16] = 255  # a white band on the left of the stored picture
+    src = write_mp4(tmp_path / "in.mp4", frames, rotation=90)  # displayed turned 90 degrees counter-clockwise
+    result = run_clip(VideoRequest("johnson", preset="mosaic", temporal=0.0, options={"strength": 0.0}), src,
+                      tmp_path / "out.mp4", settings())
+    out = read_frames(tmp_path / "out.mp4")[0][1]
+    assert (result.width, result.height, out.shape) == (32, 64, (64, 32, 3))
+    assert out[-16:].mean() > 200 and out[:40].mean() < 40  # the band is now at the bottom
+
+
 def _refused(tmp_path: Path, src: Path, code: str, request: VideoRequest = JOHNSON, **kwargs) -> None:
     out = tmp_path / "out" / "result.mp4"
     out.parent.mkdir(exist_ok=True)

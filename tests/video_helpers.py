@@ -23,11 +23,14 @@ def style_bytes(name: str = "mosaic.jpg") -> bytes:
     return need(IMAGES / "style" / name).read_bytes()
 
 
-def write_mp4(path: Path, frames: list[np.ndarray], fps: float = 30, audio_seconds: float = 0.0) -> Path:
+def write_mp4(path: Path, frames: list[np.ndarray], fps: float = 30, audio_seconds: float = 0.0,
+              rotation: int = 0) -> Path:
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         video.height, video.width = frames[0].shape[:2]
         video.pix_fmt = "yuv420p"
+        if rotation:
+            video.set_display_rotation(rotation)
         audio = out.add_stream("aac", rate=44100) if audio_seconds else None
         for i, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")

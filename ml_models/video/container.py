@@ -1,9 +1,9 @@
 """Reading clips: a probe of the container (size, rate, duration, audio) and a streaming decoder of its frames.
 
-PyAV (FFmpeg) reads MP4, MOV, WebM, GIF and the rest; animated WebP, which FFmpeg's WebP decoder refuses, is read
-frame by frame with Pillow. Frames come out at a constant rate of at most ``VideoLimits.max_fps``: faster or
-variable-rate sources (GIF delays) are resampled by time, each output slot showing the latest source frame. Only one
-decoded frame is held at a time.
+PyAV (FFmpeg) reads MP4, MOV, WebM, GIF and the rest, turned upright by the display matrix; animated WebP, which
+FFmpeg's WebP decoder refuses, is read frame by frame with Pillow. Frames come out at a constant rate of at most
+``VideoLimits.max_fps``: faster or variable-rate sources (GIF delays) are resampled by time, each output slot showing
+the latest source frame. Only one decoded frame is held at a time.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class ClipInfo:
     codec: str
     audio_codec: str | None
     reader: str  # "av" or "pillow"
+    turns: int = 0  # quarter turns counter-clockwise that display needs (phones store portrait clips sideways)
 
     @property
     def frames(self) -> int:
@@ -68,10 +69,13 @@ def probe(path: Path, limits: VideoLimits) -> ClipInfo:
             elif container.duration:
                 duration = container.duration / av.time_base
             audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
-            if not ctx.width or not ctx.height:
-                raise VideoError("video_corrupt", f"{path.name}: the video stream has no picture size")
-            return ClipInfo(ctx.width, ctx.height, source_fps, min(source_fps, limits.max_fps), duration, ctx.name,
-                            audio, "av")
+            first = next(container.decode(stream), None)  # a clip that cannot give one frame fails here, early
+            if first is None or not first.width or not first.height:
+                raise VideoError("video_corrupt", f"{path.name}: no decodable picture")
+            turns = round((first.rotation or 0) / 90) % 4
+            width, height = (first.height, first.width) if turns % 2 else (first.width, first.height)
+            return ClipInfo(width, height, source_fps, min(source_fps, limits.max_fps), duration, ctx.name, audio,
+                            "av", turns)
     except VideoError:
         raise
     except (av.error.DecoderNotFoundError, av.error.PatchWelcomeError) as exc:
@@ -116,7 +120,10 @@ def _timed_frames(path: Path, info: ClipInfo) -> Iterator[tuple[float, float, np
                 at = frame.time if frame.time is not None else index / info.source_fps
                 start = at if start is None else start
                 lasts = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0.0
-                yield at - start, lasts or 1 / info.source_fps, frame.to_ndarray(format="rgb24")
+                rgb = frame.to_ndarray(format="rgb24")
+                if info.turns:
+                    rgb = np.ascontiguousarray(np.rot90(rgb, info.turns))
+                yield at - start, lasts or 1 / info.source_fps, rgb
     except (av.error.DecoderNotFoundError, av.error.PatchWelcomeError) as exc:
         raise VideoError("video_unsupported", f"{path.name}: {exc}") from None
     except av.error.FFmpegError as exc:

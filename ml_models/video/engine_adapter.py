@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ml_models import device as dev
-from ml_models import engine, registry
+from ml_models import engine, images, registry
 from ml_models.api import CancelledFn, JobRequest
 from ml_models.errors import Cancelled
 from ml_models.settings import EngineSettings
@@ -38,8 +38,8 @@ def stylise_frames(request: JobRequest, frames: Iterable[np.ndarray], settings: 
     ctx = engine._context(settings)
     engine._for_model(ctx, spec)
     net = engine._network(spec.family, paths, ctx.device, ctx.dtype, ctx.channels_last)
-    styles = [engine._to_tensor(engine.images.fit(engine.images.decode(s, settings.max_input_pixels).rgb,
-                                                  engine.STYLE_SIDE)) for s in request.styles]
+    styles = [engine._to_tensor(images.fit(images.decode(s, settings.max_input_pixels).rgb, engine.STYLE_SIDE))
+              for s in request.styles]
     forward = _forward(spec.family, net, styles, weights, options, ctx)
     source = iter(frames)
     while batch := list(islice(source, FRAME_BATCH)):

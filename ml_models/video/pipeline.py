@@ -18,7 +18,7 @@ import numpy as np
 
 from ml_models import registry
 from ml_models.api import CancelledFn, JobRequest, ProgressFn
-from ml_models.errors import Cancelled
+from ml_models.errors import BadRequest, Cancelled
 from ml_models.settings import EngineSettings
 from ml_models.video import container, encode, engine_adapter
 from ml_models.video.api import KINDS, TEMPORAL_WEIGHTS, VIDEO_MODELS, VideoLimits, VideoRequest, VideoResult
@@ -95,6 +95,8 @@ def run_clip(request: VideoRequest, src: Path, dst: Path, settings: EngineSettin
                      style_weights=list(request.style_weights), options=options)
     keep_audio = request.kind == "video" and info.audio_codec is not None
     weight = TEMPORAL_WEIGHTS[spec.id] if request.temporal is None else float(request.temporal)
+    if not 0.0 <= weight < 1.0:
+        raise BadRequest(message=f"temporal weight {weight} is not in [0, 1)", option="temporal")
     steady = TemporalFilter(weight)
     pending: deque[np.ndarray] = deque()  # inputs whose stylised frames are still in the engine's batch
 
