@@ -134,3 +134,20 @@ def test_cancel_between_frames_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(Cancelled):
         run_clip(JOHNSON, src, out / "r.mp4", settings(), cancelled=lambda: next(calls) >= 3)
     assert _files(out) == []
+
+
+def test_variable_gif_delays_are_resampled_to_a_constant_rate(tmp_path: Path) -> None:
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    images = [Image.new("RGB", (16, 16), c) for c in colours]
+    limits = VideoLimits()
+    for suffix in (".gif", ".webp"):
+        path = tmp_path / f"vfr{suffix}"
+        images[0].save(path, save_all=True, append_images=images[1:], duration=[100, 500, 100], loop=0)
+        info = container.probe(path, limits)
+        seen = [int(np.argmax(f[8, 8])) for f in container.frames(path, info, limits)]
+        assert info.fps == pytest.approx(10) and seen == [0, 1, 1, 1, 1, 1, 2], (suffix, seen, info)
+        # at most 30 fps: a 50 fps GIF (11 frames of 20 ms) loses frames but keeps its length and its last frame
+        images[0].save(path, save_all=True, append_images=images[1:] * 5, duration=20, loop=0)
+        info = container.probe(path, limits)
+        seen = [int(np.argmax(f[8, 8])) for f in container.frames(path, info, limits)]
+        assert info.fps == 30 and len(seen) == 7 and seen[-1] == 2, (suffix, seen, info)

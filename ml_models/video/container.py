@@ -73,6 +73,12 @@ def probe(path: Path, limits: VideoLimits) -> ClipInfo:
             if first is None or not first.width or not first.height:
                 raise VideoError("video_corrupt", f"{path.name}: no decodable picture")
             turns = round((first.rotation or 0) / 90) % 4
+            if ctx.name == "gif":  # per-frame delays: the rate that shows every frame, not the average
+                delays = [float(p.duration * p.time_base) for p in container.demux(stream) if p.duration]
+                if first.duration:
+                    delays.append(float(first.duration * first.time_base))
+                if delays and min(delays) > 0:
+                    source_fps = 1.0 / min(delays)
             width, height = (first.height, first.width) if turns % 2 else (first.width, first.height)
             return ClipInfo(width, height, source_fps, min(source_fps, limits.max_fps), duration, ctx.name, audio,
                             "av", turns)
@@ -87,17 +93,16 @@ def probe(path: Path, limits: VideoLimits) -> ClipInfo:
 def _probe_webp(path: Path, limits: VideoLimits) -> ClipInfo:
     try:
         with Image.open(path) as im:
-            n = getattr(im, "n_frames", 1)
-            total_ms = 0
-            for i in range(n):
+            delays = []
+            for i in range(getattr(im, "n_frames", 1)):
                 im.seek(i)
-                total_ms += int(im.info.get("duration") or 0)
+                im.load()  # Pillow sets a WebP frame's duration when it decodes it
+                delays.append(int(im.info.get("duration") or 0) / 1000 or 1 / DEFAULT_FPS)
             width, height = im.size
     except (OSError, ValueError, EOFError) as exc:
         raise VideoError("video_corrupt", f"{path.name} is not an animation we can read: {exc}") from None
-    source_fps = n / (total_ms / 1000) if total_ms > 0 else DEFAULT_FPS
-    fps = min(source_fps, limits.max_fps)
-    return ClipInfo(width, height, source_fps, fps, n / source_fps, "webp", None, "pillow")
+    source_fps = 1.0 / min(delays)  # the rate that shows every frame
+    return ClipInfo(width, height, source_fps, min(source_fps, limits.max_fps), sum(delays), "webp", None, "pillow")
 
 
 def _timed_frames(path: Path, info: ClipInfo) -> Iterator[tuple[float, float, np.ndarray]]:
@@ -107,6 +112,7 @@ def _timed_frames(path: Path, info: ClipInfo) -> Iterator[tuple[float, float, np
             at = 0.0
             for i in range(getattr(im, "n_frames", 1)):
                 im.seek(i)
+                im.load()
                 lasts = (int(im.info.get("duration") or 0) / 1000) or 1 / info.source_fps
                 yield at, lasts, np.asarray(im.convert("RGB"))
                 at += lasts
@@ -141,17 +147,15 @@ def frames(path: Path, info: ClipInfo, limits: VideoLimits) -> Iterator[np.ndarr
             raise VideoError("video_too_long", f"{path.name} is longer than {limits.max_seconds:g} s",
                              max_seconds=limits.max_seconds)
 
-    got = False
     for at, lasts, rgb in _timed_frames(path, info):
-        got = True
         while held is not None and slot * step < at - 0.25 * step:  # held is the latest frame for this slot
             emit_check()
             yield held
             slot += 1
         held, held_end = rgb, at + lasts
-    if not got:
+    if held is None:
         raise VideoError("video_corrupt", f"{path.name} has no decodable frame")
-    while slot == 0 or slot * step < held_end - 0.5 * step:  # the last frame lasts its own duration
+    while slot == 0 or slot * step < held_end - 0.5 * step:  # the last frame, for its own duration
         emit_check()
         yield held
         slot += 1
