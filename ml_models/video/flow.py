@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 PHOTOMETRIC_MAX = 24.0  # 0..255: a larger colour change along the flow is a new surface, not the same one moved
+ROUND_TRIP_RELATIVE, ROUND_TRIP_PX2 = 0.01, 1.0  # round trip: |b + f|^2 <= rel (|b|^2 + |f|^2) + px2 (1 px: DIS fast)
 
 
 def gray(rgb: np.ndarray) -> np.ndarray:
@@ -61,7 +62,7 @@ def reliable(backward: np.ndarray, forward: np.ndarray, current: np.ndarray | No
     bx, by, fx, fy = backward[..., 0], backward[..., 1], fwd_there[..., 0], fwd_there[..., 1]
     round_trip = (bx + fx) ** 2 + (by + fy) ** 2
     scale = bx * bx + by * by + fx * fx + fy * fy
-    ok = inside & (round_trip <= 0.01 * scale + 0.5)
+    ok = inside & (round_trip <= ROUND_TRIP_RELATIVE * scale + ROUND_TRIP_PX2)
     if current is not None and previous is not None:
         moved = cv2.remap(previous, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         diff = cv2.absdiff(current, moved)
