@@ -3,8 +3,8 @@
 Per-frame stylisation flickers: small changes of the input (noise, a pixel of motion) move the network's strokes.
 Where the flow is reliable, the output is ``weight`` of the previous output warped onto this frame plus the rest of
 the fresh stylisation, a running average that follows the motion; elsewhere (occlusions, the border a pan uncovers)
-it is the fresh frame, and after a cut (most pixels unreliable) the filter starts over. No new weights are needed
-and every frame keeps its own stylisation as the larger part of the recursion's memory.
+it is the fresh frame, and after a cut (most pixels unreliable) the filter starts over. No new weights are needed;
+the weight is per model (``api.TEMPORAL_WEIGHTS``), as large as keeps each frame close to its own stylisation.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ FLOW_SIDE = 480  # flow and its checks run at most at this long side; the flow i
 @dataclass
 class Step:
     output: np.ndarray  # (H, W, 3) uint8
-    flow: np.ndarray | None  # backward flow of the input frames, None for the first frame and after a cut
+    flow: np.ndarray | None  # backward flow of the input frames at the output's size; None for the first frame
     mask: np.ndarray | None  # its reliable pixels
-    cut: bool
+    cut: bool  # the fresh frame was kept whole: the first frame, or too few reliable pixels
 
 
 class TemporalFilter:
