@@ -25,10 +25,10 @@ from aiogram.utils.i18n import I18n, I18nMiddleware
 import handlers
 import locales
 from config import Settings
-from handlers.common.files import FileStore
-from handlers.common.gallery import Gallery
-from handlers.common.tracker import JobTracker
 from ml_models import registry
+from services.file_store import FileStore
+from services.gallery import Gallery
+from services.job_tracker import JobTracker
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def build_executor(settings: Settings) -> Any:
 
 
 def build(settings: Settings, executor: Any | None = None, bot: Bot | None = None) -> BotApp:
-    """Wire a complete bot. Nothing starts here: no network, no worker processes (see ``main.run_bot``)."""
+    """Wire a complete bot. Nothing starts here: no network, no worker processes (see ``bot_runner.run_bot``)."""
     bot = bot or build_bot(settings)
     executor = executor if executor is not None else build_executor(settings)
     storage, isolation = build_storage(settings)

@@ -48,7 +48,7 @@ def missing_weights_notice(settings: Settings) -> str | None:
 
 async def run_sandbox(host: str = "127.0.0.1", port: int | None = None) -> None:
     """Serve the emulator and its page on ``host:port`` and run the real bot against it until Ctrl+C."""
-    import main  # the bot's runner; imported here so `import sandbox` stays light
+    import bot_runner  # imported here so `import sandbox` stays light
 
     port = int(os.environ.get("SANDBOX_PORT", DEFAULT_PORT)) if port is None else port
     token = sandbox_token()
@@ -56,12 +56,12 @@ async def run_sandbox(host: str = "127.0.0.1", port: int | None = None) -> None:
     await server.start(host, port)
     try:
         settings = sandbox_settings(server.base_url, token)
-        main.configure_logging(settings.log_level)
+        bot_runner.configure_logging(settings.log_level)
         server.notice = missing_weights_notice(settings)
         print(f"\n  Sandbox: open {server.sandbox_url} in a browser and press START.\n", flush=True)
         if server.notice:
             print("  " + server.notice.replace("\n", "\n  ") + "\n", flush=True)
-        await main.run_bot(settings)
+        await bot_runner.run_bot(settings)
     finally:
         await server.stop()
 

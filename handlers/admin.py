@@ -15,9 +15,9 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from config import Settings
-from handlers.common.texts import duration
-from handlers.common.tracker import JobTracker
 from ml_models.registry import Availability
+from services.job_tracker import JobTracker
+from texts import duration
 
 
 class IsAdmin(Filter):

@@ -13,8 +13,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from handlers.common import dialogue
-from handlers.common.flow import SELF_ANSWERED, chat_id_of, edit_quietly, show_menu
+import dialogue
+from handlers.flow import SELF_ANSWERED, chat_id_of, edit_quietly, show_menu
 from keyboards.callbacks import CancelCb
 from ml_models.registry import Availability
 

@@ -9,11 +9,11 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from handlers.common.flow import chat_id_of, edit_quietly, show_menu
-from handlers.common.texts import language
+from handlers.flow import chat_id_of, edit_quietly, show_menu
 from keyboards import language as language_kb
 from keyboards.callbacks import LanguageCb, MenuCb
 from ml_models.registry import Availability
+from texts import language
 
 PROMPT = "Выберите язык · Choose your language"  # both languages at once: the reader may not read the current one
 

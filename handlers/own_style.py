@@ -11,20 +11,20 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
+import dialogue
 from config import Settings
-from handlers.common import dialogue
-from handlers.common.dialogue import ImageRef, Recipe
-from handlers.common.files import FileStore
-from handlers.common.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
-from handlers.common.gallery import Gallery, Tile
-from handlers.common.texts import description, options_summary, title
-from handlers.common.tracker import JobTracker
+from dialogue import ImageRef, Recipe
+from handlers.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
 from handlers.states import OwnStyle
 from keyboards import menu as menu_kb
 from keyboards import own_style as own_kb
 from keyboards.callbacks import AlgorithmCb, GalleryCb, MenuCb, OptionCb, PhotoFirstCb, StyleSourceCb
 from ml_models import registry
 from ml_models.registry import Availability
+from services.file_store import FileStore
+from services.gallery import Gallery, Tile
+from services.job_tracker import JobTracker
+from texts import description, options_summary, title
 
 ALGORITHMS = ("microast", "adain", "gatys")
 

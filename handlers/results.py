@@ -12,12 +12,9 @@ from aiogram import Bot, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, FSInputFile
 
-from handlers.common import dialogue
-from handlers.common.dialogue import ImageRef, Recipe
-from handlers.common.flow import SELF_ANSWERED, chat_id_of, edit_quietly, stale_button, start_job
-from handlers.common.gallery import Gallery
-from handlers.common.texts import error_text
-from handlers.common.tracker import JobTracker
+import dialogue
+from dialogue import ImageRef, Recipe
+from handlers.flow import SELF_ANSWERED, chat_id_of, edit_quietly, stale_button, start_job
 from handlers.own_style import ask_for_style
 from handlers.ready_styles import offer_presets
 from handlers.upscale import offer_variants
@@ -25,6 +22,9 @@ from keyboards import menu as menu_kb
 from keyboards import results as results_kb
 from keyboards.callbacks import ResultCb, ResultStrengthCb
 from ml_models.registry import Availability
+from services.gallery import Gallery
+from services.job_tracker import JobTracker
+from texts import error_text
 
 
 async def result_action(query: CallbackQuery, callback_data: ResultCb, state: FSMContext, bot: Bot,

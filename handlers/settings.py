@@ -8,8 +8,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from handlers.common import dialogue
-from handlers.common.flow import chat_id_of, edit_quietly
+import dialogue
+from handlers.flow import chat_id_of, edit_quietly
 from keyboards import settings as settings_kb
 from keyboards.callbacks import MenuCb, SettingsCb
 

@@ -10,8 +10,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from handlers.common import dialogue
-from handlers.common.flow import chat_id_of, show_menu
+import dialogue
+from handlers.flow import chat_id_of, show_menu
 from keyboards import menu as menu_kb
 from keyboards.callbacks import MenuCb
 from ml_models.registry import Availability

@@ -7,17 +7,17 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
+import dialogue
 from config import Settings
-from handlers.common import dialogue
-from handlers.common.dialogue import ImageRef, Recipe
-from handlers.common.files import FileStore
-from handlers.common.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
-from handlers.common.tracker import JobTracker
+from dialogue import ImageRef, Recipe
+from handlers.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
 from handlers.states import Upscale
 from keyboards import menu as menu_kb
 from keyboards import upscale as upscale_kb
 from keyboards.callbacks import MenuCb, PhotoFirstCb, UpscaleCb
 from ml_models.registry import Availability
+from services.file_store import FileStore
+from services.job_tracker import JobTracker
 
 
 async def open_upscale(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability) -> None:

@@ -6,7 +6,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from handlers.common.dialogue import Prefs
+from dialogue import Prefs
 
 from .callbacks import MenuCb, SettingsCb
 

@@ -28,6 +28,7 @@ from aiogram.utils.chat_action import ChatActionSender
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from dialogue import LastResult, Recipe
 from jobs import Cancelled, Done, Failed, Job, Progress, QueueBusy, Queued, Started
 from keyboards import menu as menu_kb
 from keyboards import results as results_kb
@@ -35,10 +36,8 @@ from ml_models import registry
 from ml_models.api import JobRequest, JobResult
 from ml_models.errors import EngineError
 from ml_models.limits import telegram_photo_ok
-
-from .dialogue import LastResult, Recipe
-from .files import FileStore, InputRejected
-from .texts import duration, error_text, options_summary, preset_title, progress_bar
+from services.file_store import FileStore, InputRejected
+from texts import duration, error_text, options_summary, preset_title, progress_bar
 
 log = logging.getLogger(__name__)
 
