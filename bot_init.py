@@ -87,7 +87,7 @@ def build_i18n(settings: Settings) -> I18n:
 def build_executor(settings: Settings) -> Any:
     from jobs import make_executor
 
-    return make_executor(settings.job_settings())
+    return make_executor(settings.jobs)
 
 
 def build(settings: Settings, executor: Any | None = None, bot: Bot | None = None) -> BotApp:

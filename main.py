@@ -10,22 +10,19 @@ import lazy_telegram_types  # noqa: F401  (first, before aiogram: its validators
 
 # isort: split
 import asyncio
-import os
 import sys
-
-from dotenv import dotenv_values
 
 from bot_runner import configure_logging, run_bot
 from config import load_settings
+from environment import Env
 
 
 def _wants_sandbox(argv: list[str]) -> bool:
     """``--sandbox``, or a fresh checkout with no token and no webhook: show the bot locally instead of failing."""
     if "--sandbox" in argv:
         return True
-    values = {k: v for k, v in dotenv_values(".env").items() if v} if os.path.isfile(".env") else {}
-    values.update({k: v for k, v in os.environ.items() if v})
-    return not values.get("BOT_TOKEN", "").strip() and not values.get("WEBHOOK_URL", "").strip()
+    env = Env.load(dotenv_path=".env")
+    return not env.raw("BOT_TOKEN") and not env.raw("WEBHOOK_URL")
 
 
 def main() -> None:

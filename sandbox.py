@@ -8,12 +8,12 @@ Telegram users would see. The emulator runs in this event loop; models still run
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import Mapping
 
 from botapi.server import BotAPIServer
 from config import Settings, load_settings
+from environment import Env
 from ml_models import registry
 
 DEFAULT_PORT = 8081
@@ -24,11 +24,10 @@ def sandbox_token() -> str:
     return f"{secrets.randbelow(9_000_000) + 1_000_000}:SANDBOX{secrets.token_urlsafe(24)}"
 
 
-def sandbox_settings(base_url: str, token: str, env: Mapping[str, str] | None = None) -> Settings:
-    """The operator's settings with the Telegram parts replaced: polling against the local emulator."""
-    values = dict(os.environ if env is None else env)
-    values.update({"BOT_TOKEN": token, "TELEGRAM_API_URL": base_url, "WEBHOOK_URL": ""})
-    return load_settings(values)
+def sandbox_settings(base_url: str, token: str, env: Env | Mapping[str, str] | None = None) -> Settings:
+    """The operator's settings (environment, then ``.env``) with the Telegram parts replaced: polling the emulator."""
+    base = env if isinstance(env, Env) else Env.load(env, ".env")
+    return load_settings(base.updated(BOT_TOKEN=token, TELEGRAM_API_URL=base_url, WEBHOOK_URL=""))
 
 
 def missing_weights_notice(settings: Settings) -> str | None:
@@ -50,7 +49,7 @@ async def run_sandbox(host: str = "127.0.0.1", port: int | None = None) -> None:
     """Serve the emulator and its page on ``host:port`` and run the real bot against it until Ctrl+C."""
     import bot_runner  # imported here so `import sandbox` stays light
 
-    port = int(os.environ.get("SANDBOX_PORT", DEFAULT_PORT)) if port is None else port
+    port = Env.load().integer("SANDBOX_PORT", DEFAULT_PORT, 1, 65535) if port is None else port
     token = sandbox_token()
     server = BotAPIServer(token, bot_username="artbot_sandbox", bot_first_name="Art Bot")
     await server.start(host, port)

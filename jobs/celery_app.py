@@ -56,12 +56,11 @@ def key(kind: str, job_id: str) -> str:
     return f"{KEY_PREFIX}:{kind}:{job_id}"
 
 
-def ssl_options(redis_url: str | None) -> dict[str, Any] | None:
+def ssl_options(redis_url: str | None, cert_reqs: str = "required") -> dict[str, Any] | None:
     """TLS options for ``rediss://`` URLs. Heroku Redis uses self-signed certificates: REDIS_SSL_CERT_REQS=none."""
     if not redis_url or not redis_url.startswith("rediss://") or "ssl_cert_reqs" in redis_url:
         return None
-    wanted = os.environ.get("REDIS_SSL_CERT_REQS", "required").lower()
-    reqs = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(wanted, ssl.CERT_REQUIRED)
+    reqs = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(cert_reqs, ssl.CERT_REQUIRED)
     return {"ssl_cert_reqs": reqs}
 
 
@@ -73,7 +72,7 @@ def configure(app: Celery, settings: JobSettings) -> Celery:
         "unacked_restore_interval": max(1, min(10, visibility // 5)),
         "unacked_restore_throttle": 1,
     }
-    tls = ssl_options(settings.redis_url)
+    tls = ssl_options(settings.redis_url, settings.redis_ssl_cert_reqs)
     app.conf.update(
         broker_url=settings.redis_url,
         result_backend=settings.redis_url,
@@ -129,7 +128,8 @@ def worker_state() -> _WorkerState:
             limit_threads(plan.threads)
             engine = plan.engines[0]
             preload_models(preload, settings.preload, engine)
-            client = redis.Redis.from_url(settings.redis_url, **(ssl_options(settings.redis_url) or {}))
+            client = redis.Redis.from_url(settings.redis_url,
+                                           **(ssl_options(settings.redis_url, settings.redis_ssl_cert_reqs) or {}))
             _state = _WorkerState(settings, engine, runner, client)
             log.info("celery worker ready: runner %s on %s with %d thread(s)", settings.runner, engine.device,
                      plan.threads)
@@ -217,7 +217,8 @@ def execute(task: Task, job_id: str, request: JobRequest) -> tuple:
     return outcome_holder[0]
 
 
-app = make_app(JobSettings.from_env())
+app_settings = JobSettings.from_env()  # the environment of this worker host, read once at import
+app = make_app(app_settings)
 
 
 @app.task(name=TASK_NAME, bind=True, base=JobTask)
@@ -228,5 +229,5 @@ def run_job(self: Task, job_id: str, request: JobRequest) -> tuple:
 @signals.worker_init.connect
 def _load_at_start(**_: Any) -> None:
     """Import the runner (torch) and preload models before the worker takes its first task."""
-    if os.environ.get("REDIS_URL"):
+    if app_settings.redis_url:
         worker_state()

@@ -152,7 +152,8 @@ class CeleryExecutor(Scheduler):
         import redis
 
         self.loop = asyncio.get_running_loop()
-        self._redis = redis.Redis.from_url(self.settings.redis_url, **(ssl_options(self.settings.redis_url) or {}))
+        self._redis = redis.Redis.from_url(
+            self.settings.redis_url, **(ssl_options(self.settings.redis_url, self.settings.redis_ssl_cert_reqs) or {}))
         try:
             await asyncio.to_thread(self._redis.ping)
         except Exception as exc:
