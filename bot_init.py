@@ -25,12 +25,14 @@ from aiogram.utils.i18n import I18n, I18nMiddleware
 import handlers
 import locales
 from config import Settings
+from jobs import Executor, make_executor
 from ml_models import registry
 from services.file_store import FileStore
 from services.gallery import Gallery
 from services.job_tracker import JobTracker
 
 log = logging.getLogger(__name__)
+_EXECUTOR_METHODS = [name for name in dir(Executor) if not name.startswith("_")]
 
 
 class UserLocale(I18nMiddleware):
@@ -55,7 +57,7 @@ class BotApp:
     settings: Settings
     bot: Bot
     dispatcher: Dispatcher
-    executor: Any
+    executor: Executor
     tracker: JobTracker
     i18n: I18n
     availability: registry.Availability
@@ -84,16 +86,17 @@ def build_i18n(settings: Settings) -> I18n:
     return I18n(path=path, default_locale=settings.default_language, domain=locales.DOMAIN)
 
 
-def build_executor(settings: Settings) -> Any:
-    from jobs import make_executor
-
+def build_executor(settings: Settings) -> Executor:
     return make_executor(settings.jobs)
 
 
-def build(settings: Settings, executor: Any | None = None, bot: Bot | None = None) -> BotApp:
+def build(settings: Settings, executor: Executor | None = None, bot: Bot | None = None) -> BotApp:
     """Wire a complete bot. Nothing starts here: no network, no worker processes (see ``bot_runner.run_bot``)."""
-    bot = bot or build_bot(settings)
     executor = executor if executor is not None else build_executor(settings)
+    if not isinstance(executor, Executor):  # fail here, not at the first photo or at shutdown
+        missing = [name for name in _EXECUTOR_METHODS if not callable(getattr(executor, name, None))]
+        raise TypeError(f"{type(executor).__name__} is not a jobs.Executor: it lacks {', '.join(missing)}")
+    bot = bot or build_bot(settings)
     storage, isolation = build_storage(settings)
     i18n = build_i18n(settings)
     availability = registry.available(settings.engine.weights_dir)

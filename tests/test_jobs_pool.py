@@ -158,6 +158,15 @@ def test_settings_from_env():
     assert s.engine.device == "cpu"
 
 
+def test_both_executors_satisfy_the_executor_protocol(tmp_path):
+    from jobs import Executor, make_executor
+
+    local = make_executor(JobSettings(data_dir=tmp_path))
+    celery = make_executor(JobSettings(executor="celery", redis_url="redis://127.0.0.1:1/0", data_dir=tmp_path))
+    assert isinstance(local, Executor) and isinstance(celery, Executor)
+    assert not isinstance(object(), Executor)
+
+
 def test_bot_side_imports_without_torch():
     code = ("import sys, jobs, jobs.pool, jobs.celery_executor, jobs.journal; "
             "from jobs import make_executor, JobSettings; make_executor(JobSettings()); "
