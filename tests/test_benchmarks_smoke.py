@@ -289,7 +289,9 @@ def test_gatys_step_row_scores_the_gradient_a_step_computes(tmp_path: Path) -> N
         _positive(row["psnr_db"], "gatys.psnr_db")
     else:  # an fp32 fast path may compute the very same gradient: infinite PSNR, null in strict JSON
         assert row["psnr_db"] is None or row["psnr_db"] > 0
-    assert row["pass_fast"] in (True, False)  # Gatys' VGG is conv-heavy: the 2x / 38 dB target applies
+    # Gatys' VGG is conv-heavy: the 2x / 38 dB target applies, and the verdict is the row's own numbers against it
+    meets = row["speedup_verdict"] >= 2.0 and row["psnr_db"] is not None and row["psnr_db"] >= 38.0
+    assert row["pass_fast"] is meets, (row["speedup_verdict"], row["psnr_db"])
     _assert_interleaved(row)
     assert row["psnr_basis"].startswith("the loss gradient of one step at the photo")
     step = row["ref"]["step_fidelity"]

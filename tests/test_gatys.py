@@ -10,7 +10,7 @@ from ml_models import gatys
 from ml_models.errors import Cancelled
 from ml_models.vgg import VGG19
 from tests.conftest import need
-from tests.engine_helpers import VGG_SUBSET, rgb_of
+from tests.engine_helpers import VGG_SUBSET, clipped_share, rgb_of
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +150,8 @@ def test_optimisation_lowers_the_loss_with_lbfgs_and_adam(vgg):
         result = _run(vgg, (1.0,), (10,), optimizer=optimizer, side=96)
         assert result.losses[0] > 2 * result.final_loss, (optimizer, result.losses)
         assert result.image.shape == (1, 3, 96, 96)
-        assert float(result.image.min()) >= 0.0 and float(result.image.max()) <= 1.0
+        # the image is clamped each step, so a diverging run piles up at 0 and 1 (10 steps here: 5% L-BFGS, 7% Adam)
+        assert clipped_share(result.image, 0.0, 1.0) < 0.25, optimizer
 
 
 def test_too_small_scales_are_skipped_and_their_steps_kept(vgg):
