@@ -96,66 +96,59 @@ def load_settings(env: Env | Mapping[str, str] | None = None, dotenv_path: str |
     if not isinstance(env, Env):
         env = Env.load(env, dotenv_path)
     try:
-        return _Reader(env).settings()
+        return _read(env)
     except EnvError as exc:
         raise ConfigError(exc.variable, exc.problem) from None
 
 
-class _Reader:
+def _read(env: Env) -> Settings:
     """The bot's own variables; the job layer and the engine read theirs from the same ``Env``."""
+    token = env.raw("BOT_TOKEN")
+    if not token:
+        raise ConfigError("BOT_TOKEN", "is not set (get a token from @BotFather and put it in .env)")
+    if not _TOKEN_RE.match(token):
+        raise ConfigError("BOT_TOKEN", "does not look like a bot token (digits:letters, from @BotFather)")
 
-    def __init__(self, env: Env) -> None:
-        self.env = env
+    webhook_url = env.url("WEBHOOK_URL")
+    webhook_path = env.raw("WEBHOOK_PATH") or (urlsplit(webhook_url).path if webhook_url else "") or "/webhook"
+    if not webhook_path.startswith("/"):
+        raise ConfigError("WEBHOOK_PATH", f"must start with '/', got {webhook_path!r}")
+    secret = env.raw("WEBHOOK_SECRET")
+    if secret and not _SECRET_RE.match(secret):
+        raise ConfigError("WEBHOOK_SECRET", "may hold only 1-256 characters A-Z, a-z, 0-9, _ and -")
 
-    # ------------------------------------------------------------------------------------------------ the whole
+    log_level = env.text("LOG_LEVEL", "INFO").upper()
+    if not isinstance(logging.getLevelName(log_level), int):
+        raise ConfigError("LOG_LEVEL", f"must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
 
-    def settings(self) -> Settings:
-        env = self.env
-        token = env.raw("BOT_TOKEN")
-        if not token:
-            raise ConfigError("BOT_TOKEN", "is not set (get a token from @BotFather and put it in .env)")
-        if not _TOKEN_RE.match(token):
-            raise ConfigError("BOT_TOKEN", "does not look like a bot token (digits:letters, from @BotFather)")
+    jobs = JobSettings.from_env(env)
+    if jobs.executor == "celery" and not jobs.redis_url:
+        raise ConfigError("REDIS_URL", "is required when EXECUTOR=celery")
 
-        webhook_url = env.url("WEBHOOK_URL")
-        webhook_path = env.raw("WEBHOOK_PATH") or (urlsplit(webhook_url).path if webhook_url else "") or "/webhook"
-        if not webhook_path.startswith("/"):
-            raise ConfigError("WEBHOOK_PATH", f"must start with '/', got {webhook_path!r}")
-        secret = env.raw("WEBHOOK_SECRET")
-        if secret and not _SECRET_RE.match(secret):
-            raise ConfigError("WEBHOOK_SECRET", "may hold only 1-256 characters A-Z, a-z, 0-9, _ and -")
+    return Settings(
+        bot_token=token,
+        telegram_api_url=env.url("TELEGRAM_API_URL"),
+        webhook_url=webhook_url,
+        webhook_path=webhook_path,
+        webhook_secret=secret or derive_webhook_secret(token),
+        host=env.text("HOST", "0.0.0.0"),
+        port=env.integer("PORT", 8080, 1, 65535),
+        admin_ids=_admin_ids(env),
+        default_language=env.choice("DEFAULT_LANGUAGE", "en", LANGUAGES),
+        log_level=log_level,
+        status_edit_interval=env.number("STATUS_EDIT_INTERVAL", 2.0, 0.0, 60.0),
+        drain_seconds=env.number("DRAIN_SECONDS", 20.0, 0.0, 3600.0),
+        jobs=jobs,
+    )
 
-        log_level = env.text("LOG_LEVEL", "INFO").upper()
-        if not isinstance(logging.getLevelName(log_level), int):
-            raise ConfigError("LOG_LEVEL", f"must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
 
-        jobs = JobSettings.from_env(env)
-        if jobs.executor == "celery" and not jobs.redis_url:
-            raise ConfigError("REDIS_URL", "is required when EXECUTOR=celery")
-
-        return Settings(
-            bot_token=token,
-            telegram_api_url=env.url("TELEGRAM_API_URL"),
-            webhook_url=webhook_url,
-            webhook_path=webhook_path,
-            webhook_secret=secret or derive_webhook_secret(token),
-            host=env.text("HOST", "0.0.0.0"),
-            port=env.integer("PORT", 8080, 1, 65535),
-            admin_ids=self._admin_ids(),
-            default_language=env.choice("DEFAULT_LANGUAGE", "en", LANGUAGES),
-            log_level=log_level,
-            status_edit_interval=env.number("STATUS_EDIT_INTERVAL", 2.0, 0.0, 60.0),
-            drain_seconds=env.number("DRAIN_SECONDS", 20.0, 0.0, 3600.0),
-            jobs=jobs,
-        )
-
-    def _admin_ids(self) -> frozenset[int]:
-        ids = set()
-        for part in self.env.raw("ADMIN_IDS").replace(";", ",").split(","):
-            part = part.strip()
-            if not part:
-                continue
-            if not part.lstrip("-").isdigit():
-                raise ConfigError("ADMIN_IDS", f"must be comma-separated numeric user ids, got {part!r}")
-            ids.add(int(part))
-        return frozenset(ids)
+def _admin_ids(env: Env) -> frozenset[int]:
+    ids = set()
+    for part in env.raw("ADMIN_IDS").replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.lstrip("-").isdigit():
+            raise ConfigError("ADMIN_IDS", f"must be comma-separated numeric user ids, got {part!r}")
+        ids.add(int(part))
+    return frozenset(ids)
