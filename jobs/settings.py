@@ -23,8 +23,10 @@ DEFAULT_RUNNER = "ml_models.engine:run"
 _DOTTED_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*([.:][A-Za-z_]\w*)?$")
 
 
-@dataclass
+@dataclass(frozen=True)
 class JobSettings:
+    """The job layer's settings; the bot's ``Settings.jobs`` and a Celery worker build them with :meth:`from_env`."""
+
     executor: str = "local"  # local | celery
     workers: int = 0  # 0: one per GPU when CUDA is used (DEVICE=cuda/auto with GPUs), else 1
     worker_threads: int = 0  # torch threads per worker; 0: cores // workers

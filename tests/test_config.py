@@ -37,8 +37,11 @@ def test_defaults() -> None:
 
 
 def test_settings_are_frozen() -> None:
+    settings = load()
     with pytest.raises(AttributeError):
-        load().port = 1  # type: ignore[misc]
+        settings.port = 1  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        settings.jobs.queue_limit = 1  # type: ignore[misc]  # the job layer's part too
 
 
 @pytest.mark.parametrize(("env", "variable"), [
