@@ -30,6 +30,7 @@ from ml_models import registry
 from services.file_store import FileStore
 from services.gallery import Gallery
 from services.job_tracker import JobTracker
+from services.telegram_retry import DeliveryRetry
 
 log = logging.getLogger(__name__)
 _EXECUTOR_METHODS = [name for name in dir(Executor) if not name.startswith("_")]
@@ -65,9 +66,10 @@ class BotApp:
 
 
 def build_bot(settings: Settings) -> Bot:
-    session = None
-    if settings.telegram_api_url:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    """The Bot API client; every call on its session outlasts 429s and short outages (``TELEGRAM_RETRY_S``)."""
+    api_url = settings.telegram_api_url
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url)) if api_url else AiohttpSession()
+    session.middleware(DeliveryRetry(settings.telegram_retry_s))
     return Bot(settings.bot_token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 

@@ -12,11 +12,11 @@ import hashlib
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from environment import Env, EnvError
+from environment import Env, EnvError, redact_url
 from jobs.settings import JobSettings
 from ml_models.settings import EngineSettings
 
@@ -44,7 +44,7 @@ class Settings:
     bot_token: str
     telegram_api_url: str | None = None  # custom Bot API server (local server, the emulator, the sandbox)
     webhook_url: str | None = None  # set: webhook mode; empty: long polling
-    webhook_path: str = "/webhook"
+    webhook_path: str = "/"  # always the path of webhook_url: what is served is what Telegram is told
     webhook_secret: str = ""  # given, or derived from the token (see derive_webhook_secret)
     host: str = "0.0.0.0"
     port: int = 8080
@@ -53,7 +53,20 @@ class Settings:
     log_level: str = "INFO"
     status_edit_interval: float = 2.0
     drain_seconds: float = 20.0
+    telegram_retry_s: float = 60.0  # a call answered 429 / 5xx / network error is retried for this long in all
+    webhook_check_interval: float = 300.0  # seconds between getWebhookInfo checks that log delivery errors
     jobs: JobSettings = field(default_factory=JobSettings)  # the job layer's and the engine's settings
+
+    def __repr__(self) -> str:
+        """Like the dataclass repr, without the token, the webhook secret or the password in REDIS_URL."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        shown["bot_token"] = self.bot_token.split(":", 1)[0] + ":***"
+        shown["webhook_secret"] = "***"
+        if self.jobs.redis_url:
+            shown["jobs"] = replace(self.jobs, redis_url=redact_url(self.jobs.redis_url))
+        return f"Settings({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
+
+    __str__ = __repr__
 
     @property
     def webhook_mode(self) -> bool:
@@ -110,9 +123,7 @@ def _read(env: Env) -> Settings:
         raise ConfigError("BOT_TOKEN", "does not look like a bot token (digits:letters, from @BotFather)")
 
     webhook_url = env.url("WEBHOOK_URL")
-    webhook_path = env.raw("WEBHOOK_PATH") or (urlsplit(webhook_url).path if webhook_url else "") or "/webhook"
-    if not webhook_path.startswith("/"):
-        raise ConfigError("WEBHOOK_PATH", f"must start with '/', got {webhook_path!r}")
+    webhook_path = _webhook_path(env, webhook_url)
     secret = env.raw("WEBHOOK_SECRET")
     if secret and not _SECRET_RE.match(secret):
         raise ConfigError("WEBHOOK_SECRET", "may hold only 1-256 characters A-Z, a-z, 0-9, _ and -")
@@ -138,8 +149,25 @@ def _read(env: Env) -> Settings:
         log_level=log_level,
         status_edit_interval=env.number("STATUS_EDIT_INTERVAL", 2.0, 0.0, 60.0),
         drain_seconds=env.number("DRAIN_SECONDS", 20.0, 0.0, 3600.0),
+        telegram_retry_s=env.number("TELEGRAM_RETRY_S", 60.0, 0.0, 3600.0),
+        webhook_check_interval=env.number("WEBHOOK_CHECK_INTERVAL", 300.0, 0.05, 86400.0),
         jobs=jobs,
     )
+
+
+def _webhook_path(env: Env, webhook_url: str | None) -> str:
+    """The path the server listens on is the path of WEBHOOK_URL ("/" when it has none), so that Telegram posts where
+    the bot listens. WEBHOOK_PATH may only repeat it: a different value would lose every update to a 404."""
+    given = env.raw("WEBHOOK_PATH")
+    if given and not given.startswith("/"):
+        raise ConfigError("WEBHOOK_PATH", f"must start with '/', got {given!r}")
+    if not webhook_url:
+        return given or "/"
+    from_url = urlsplit(webhook_url).path or "/"
+    if given and given != from_url:
+        raise ConfigError("WEBHOOK_PATH", f"is {given!r} but WEBHOOK_URL's path is {from_url!r}: Telegram would post "
+                                          "where the bot does not listen (leave WEBHOOK_PATH empty)")
+    return from_url
 
 
 def _admin_ids(env: Env) -> frozenset[int]:

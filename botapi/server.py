@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from . import sandbox
-from .errors import ApiError
+from .errors import BAD_GATEWAY_PAGE, ApiError, Outage
 from .files import FileStore, StoredFile
 from .methods import BotApi, scope_key
 from .params import Params, check_token_format
@@ -146,6 +146,11 @@ class BotAPIServer:
             result = await self.api.call(method, params)
         except ApiError as exc:
             return _json(exc.to_json(), exc.error_code)
+        except Outage as exc:
+            if exc.kind == "disconnect" and request.transport is not None:
+                request.transport.abort()
+                raise ConnectionResetError("botapi: injected disconnect") from None
+            return web.Response(status=502, text=BAD_GATEWAY_PAGE, content_type="text/html")
         body: dict[str, Any] = {"ok": True, "result": result}
         if method.lower() == "setwebhook":
             body["description"] = "Webhook was set" if self.webhook.url else "Webhook was deleted"
@@ -287,6 +292,13 @@ class BotAPIServer:
             retry_after = 1
         queue = self.api.faults.setdefault(method.lower(), [])
         queue.extend(ApiError(error_code, description, retry_after=retry_after) for _ in range(times))
+
+    def inject_outage(self, method: str, kind: str = "bad_gateway", *, times: int = 1) -> None:
+        """Make the next ``times`` calls of ``method`` meet an outage below the API (see :class:`Outage`): an HTML
+        ``502 Bad Gateway`` page or a connection closed without an answer. Queued after any injected errors, so
+        ``inject_error(m, 429)`` then ``inject_outage(m)`` answers 429 first, then 502."""
+        queue = self.api.faults.setdefault(method.lower(), [])
+        queue.extend(Outage(kind) for _ in range(times))
 
     def commands(self, scope: dict[str, Any] | None = None, language_code: str = "") -> list[dict[str, Any]]:
         return list(self.world.commands.get((scope_key(scope), language_code), []))
