@@ -69,7 +69,7 @@ class DeliveryRetry(BaseRequestMiddleware):
             chat = getattr(method, "chat_id", None)
             if spent + wait > self.total_s:
                 self.given_up += 1
-                log.warning("%s to chat %s NOT delivered: gave up after %d attempts in %.1f s (TELEGRAM_RETRY_S=%g); "
+                log.warning("%s to chat %s NOT delivered: gave up after %d attempt(s) in %.1f s (TELEGRAM_RETRY_S=%g); "
                             "last error: %s", name, chat, attempt, spent, self.total_s, _describe(error))
                 raise error
             self.retries += 1
