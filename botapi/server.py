@@ -53,13 +53,14 @@ class BotAPIServer:
     the update is dropped and listed in ``server.webhook.failures``), ``webhook_timeout``,
     ``callback_answer_timeout`` (answerCallbackQuery later than this fails with "query is too old"; None = no
     limit), ``flood_rate``/``flood_burst`` (opt-in per-chat flood control over sends and edits: 429 with
-    retry_after when the bot posts or edits faster than ``flood_rate`` per second beyond a burst).
+    retry_after when the bot posts or edits faster than ``flood_rate`` per second beyond a burst), ``sandbox_hosts``
+    (host names the sandbox page may be opened under besides loopback ones; see ``botapi.sandbox.guard``).
     """
 
     def __init__(self, token: str = "123456:TEST", *, bot_username: str = "artbot", bot_first_name: str = "Art Bot",
                  webhook_retry_delays: Sequence[float] = (0.2, 0.5, 1.0), webhook_timeout: float = 10.0,
                  callback_answer_timeout: float | None = None, flood_rate: float | None = None,
-                 flood_burst: int = 5) -> None:
+                 flood_burst: int = 5, sandbox_hosts: Sequence[str] = ()) -> None:
         check_token_format(token)
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
@@ -72,6 +73,8 @@ class BotAPIServer:
         self.api.webhook = self.webhook
         self._users: dict[int, EmulatedUser] = {}
         self.notice: str | None = None  # pinned above the sandbox chat (e.g. which weights are missing)
+        # Host names the sandbox API answers to besides loopback ones (and the address given to start())
+        self.extra_hosts = frozenset(name.lower() for name in sandbox_hosts)
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self.app = self._build_app()
@@ -100,6 +103,8 @@ class BotAPIServer:
         bound_port = sockets[0].getsockname()[1] if sockets else port
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         self._base_url = f"http://{shown_host}:{bound_port}"
+        if host not in ("0.0.0.0", "", "::"):
+            self.extra_hosts |= {host.lower()}
         log.info("botapi: emulated Telegram Bot API at %s (token %s)", self._base_url, self.token)
         return self._base_url
 
@@ -164,7 +169,8 @@ class BotAPIServer:
         stored = self.files.by_path(request.match_info["path"])
         if stored is None or stored.data is None:
             return _json(ApiError(404, "Not Found: file not found").to_json(), 404)
-        return web.Response(body=stored.data, content_type=stored.mime_type or "application/octet-stream")
+        return web.Response(body=stored.data, content_type=stored.mime_type or "application/octet-stream",
+                            headers={"X-Content-Type-Options": "nosniff"})
 
     async def _handle_index(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
