@@ -22,7 +22,7 @@ from .errors import BAD_GATEWAY_PAGE, ApiError, Outage
 from .files import FileStore, StoredFile
 from .methods import BotApi, scope_key
 from .params import Params, check_token_format
-from .state import ApiCall, CallbackRecord, LoggedMessage, World
+from .state import ApiCall, CallbackRecord, Chat, LoggedMessage, World
 from .users import EmulatedUser
 from .webhook import Webhook
 
@@ -186,6 +186,10 @@ class BotAPIServer:
                                username=username, language_code=language_code)
         self._users[user_id] = created
         return created
+
+    def group(self, chat_id: int = -1001234567890, title: str = "Friends") -> Chat:
+        """A supergroup with the bot in it; ``server.user(...).in_group(chat)`` writes there."""
+        return self.world.ensure_group_chat(chat_id, title)
 
     @property
     def sandbox_user(self) -> EmulatedUser:
