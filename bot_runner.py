@@ -95,13 +95,14 @@ async def _serve_webhook(app: bot_init.BotApp, stop: asyncio.Event) -> None:
     watch = None
     try:
         url = settings.webhook_url or ""  # set: this is webhook mode
-        await bot_webhook.log_delivery_error(app.bot, "before this start")  # e.g. the 404s of a wrong path
+        seen = await bot_webhook.log_delivery_error(app.bot, "before this start")  # e.g. the 404s of a wrong path
         await app.bot.set_webhook(url, secret_token=settings.webhook_secret,
                                   allowed_updates=app.dispatcher.resolve_used_update_types())
         log.info("webhook registered with Telegram: %s (served on %s:%d, path %s)",
                  bot_webhook.shown_url(url, settings.bot_token), settings.host, settings.port,
                  settings.webhook_path)
-        watch = asyncio.create_task(bot_webhook.watch_delivery_errors(app.bot, settings.webhook_check_interval))
+        watch = asyncio.create_task(bot_webhook.watch_delivery_errors(app.bot, settings.webhook_check_interval,
+                                                                      seen))
         await stop.wait()
         log.info("stopping: no more updates")
         await bot_webhook.stop_task(watch)

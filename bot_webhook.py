@@ -76,10 +76,9 @@ async def log_delivery_error(bot: Bot, when: str, seen: int | None = None) -> in
     return date
 
 
-async def watch_delivery_errors(bot: Bot, interval: float) -> None:
-    """Check right away and then every ``interval`` seconds, logging each error newer than the last one logged
-    (runs until cancelled)."""
-    seen: int | None = None
+async def watch_delivery_errors(bot: Bot, interval: float, seen: int | None = None) -> None:
+    """Check right away and then every ``interval`` seconds, logging each error newer than ``seen`` and than the last
+    one logged (runs until cancelled)."""
     while True:
         seen = await log_delivery_error(bot, "while serving", seen)
         await asyncio.sleep(interval)
