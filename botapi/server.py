@@ -310,6 +310,21 @@ class BotAPIServer:
         queue = self.api.faults.setdefault(method.lower(), [])
         queue.extend(Outage(kind) for _ in range(times))
 
+    def inject_faults(self, method: str, specs: str) -> None:
+        """Queue faults for ``method`` from a comma-separated list, in order: ``429`` or ``429:<retry_after>``, another
+        status code (``502``: the API's JSON error), ``bad_gateway`` (an HTML 502 page) or ``disconnect``.
+        ``python -m botapi --fault sendPhoto=429:2,bad_gateway`` uses it."""
+        for spec in (part.strip() for part in specs.split(",") if part.strip()):
+            if spec in Outage.KINDS:
+                self.inject_outage(method, spec)
+                continue
+            code, _, wait = spec.partition(":")
+            if not code.isdigit() or not 400 <= int(code) <= 599 or (wait and not wait.isdigit()):
+                raise ValueError(f"a fault is 429[:seconds], a 4xx/5xx code, bad_gateway or disconnect; got {spec!r}")
+            error = int(code)
+            self.inject_error(method, error, None if error == 429 else f"Injected error {error}",
+                              retry_after=int(wait) if wait else None)
+
     def commands(self, scope: dict[str, Any] | None = None, language_code: str = "") -> list[dict[str, Any]]:
         return list(self.world.commands.get((scope_key(scope), language_code), []))
 

@@ -33,10 +33,7 @@ async def _bot_and_user(tmp_path: Path, retry_s: str):
 async def test_a_photo_upload_survives_429_then_502_then_a_dropped_connection(tmp_path: Path, caplog) -> None:
     server, bot, user = await _bot_and_user(tmp_path, "20")
     try:
-        server.inject_error("sendPhoto", 429, retry_after=1)
-        server.inject_error("sendPhoto", 502, "Bad Gateway")
-        server.inject_outage("sendPhoto", "bad_gateway")
-        server.inject_outage("sendPhoto", "disconnect")
+        server.inject_faults("sendPhoto", "429:1, 502, bad_gateway, disconnect")
         started = time.monotonic()
         with caplog.at_level(logging.INFO, logger="services.telegram_retry"):
             sent = await bot.send_photo(user.chat_id, BufferedInputFile(png(64, 48), "result.png"), caption="art")
@@ -90,3 +87,9 @@ async def test_no_retries_when_the_bound_is_zero(tmp_path: Path) -> None:
     finally:
         await bot.session.close()
         await server.stop()
+
+
+@pytest.mark.parametrize("spec", ["429:x", "200", "teapot", "5o2"])
+def test_fault_specs_that_mean_nothing_are_refused(spec: str) -> None:
+    with pytest.raises(ValueError, match="a fault is"):
+        BotAPIServer(token=TOKEN).inject_faults("sendPhoto", spec)
