@@ -153,8 +153,8 @@ class BotAPIServer:
             return _json(exc.to_json(), exc.error_code)
         except Outage as exc:
             if exc.kind == "disconnect" and request.transport is not None:
-                request.transport.abort()
-                raise ConnectionResetError("botapi: injected disconnect") from None
+                request.transport.abort()  # the client sees the connection drop; nothing is written any more
+                return web.Response(status=502)
             return web.Response(status=502, text=BAD_GATEWAY_PAGE, content_type="text/html")
         body: dict[str, Any] = {"ok": True, "result": result}
         if method.lower() == "setwebhook":
