@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from benchmarks.cases import CPU, fast_dtype, fast_layout
+from benchmarks.cases import CPU, fast_dtype
 from benchmarks.flops import counting
 from ml_models import device as engine_device
 from ml_models import gatys
@@ -52,7 +52,7 @@ def load_vgg(weights_dir: Path, prefer: str) -> tuple[VGG19, str]:
 def _place(vgg: VGG19, path: str) -> tuple[VGG19, torch.dtype]:
     if path == "fast":
         dtype = fast_dtype("gatys")
-        return engine_device.prepare(vgg, CPU, fast_layout("gatys", dtype)), dtype
+        return engine_device.prepare(vgg, CPU), dtype
     vgg.eval()
     for p in vgg.parameters():
         p.requires_grad_(False)
@@ -238,7 +238,7 @@ def convergence(weights_dir: Path, content: Tensor, style: Tensor, ref_steps: in
     race = _RaceToBar(vgg_fast, dtype, content, style, scorer, bars)
     multi = race.run(gatys.GatysConfig(scales=base.scales, steps=(*base.steps[:-1], until)), sum(base.steps))
     single = race.run(gatys.GatysConfig(scales=(1.0,), steps=(until,)))
-    layout = "NHWC" if fast_layout("gatys", dtype) else "NCHW"
+    layout = "NHWC"
     precision = str(dtype).removeprefix("torch.")
     return {
         "size": list(content.shape[-2:]), "vgg": f"{source} (genuine)" if source == SUBSET_VGG else source,

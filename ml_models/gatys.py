@@ -20,11 +20,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ml_models import device as dev
+from ml_models import families, images
 from ml_models.api import CancelledFn, ProgressFn
 from ml_models.device import autocast
 from ml_models.errors import BadRequest, Cancelled
@@ -424,3 +428,54 @@ def _make_stepper(config: GatysConfig, image: Tensor, objective: _Objective):
         return float(lbfgs.step(closure).detach())
 
     return lbfgs_step
+
+
+def style_weight_for(base: float, strength: float) -> float:
+    """Strength to style weight. The result changes with the *order of magnitude* of the weight, so a linear map
+    would make the lower half of the slider look the same; the square spreads it (0.5 -> a quarter of the weight)."""
+    return float(base) * float(strength) ** 2
+
+
+class GatysFamily(families.StyleFamily):
+    """Optimises the picture through VGG-19; strength scales the style weight of the loss, colour preservation
+    happens inside the optimisation (luminance only)."""
+
+    def load(self, paths: Sequence[Path]) -> VGG19:
+        return VGG19.load(paths[0])
+
+    def precision(self, device: torch.device, setting: str = "auto") -> torch.dtype:
+        """The device's precision, except fp16: its gradients underflow in the Gram backward, and bf16 (where the GPU
+        has it) keeps fp32's range."""
+        dtype = dev.precision_for(device, setting)
+        if dtype == torch.float16:
+            return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+        return dtype
+
+    def prepare(self, job: families.Job) -> families.Stylise:
+        options = job.options
+        style_weight = style_weight_for(options.get("style_weight", 1e6), job.strength)
+        config = GatysConfig.from_quality(
+            options.get("quality", "standard"), int(options.get("steps", 0) or 0),
+            content_weight=float(options.get("content_weight", 1.0)), style_weight=style_weight,
+            tv_weight=float(options.get("tv_weight", 1e-4)), optimizer=options.get("optimizer", "lbfgs"),
+            preserve_colors=bool(options.get("preserve_colors", False)))
+
+        def stylise(rgb: np.ndarray) -> np.ndarray:
+            if style_weight <= 0:
+                job.notes.append("strength 0: the content photo is returned unchanged")
+                if job.progress is not None:
+                    job.progress(1, 1)
+                return rgb.copy()
+            # Styles at the content's side: Gram statistics depend on scale, so strokes keep their size.
+            styles = [families.to_tensor(images.fit(s, max(rgb.shape[:2]))) for s in job.styles]
+            result = stylize(job.net, families.to_tensor(rgb), styles, job.style_weights, config, job.device,
+                             job.dtype, job.progress, job.cancelled)
+            job.notes.extend(result.notes)
+            job.notes.append(f"gatys: {result.steps} {config.optimizer} steps over scales "
+                             f"{', '.join(f'{s:g}' for s in config.scales)}, final loss {result.final_loss:.4g}")
+            return families.to_uint8(families.to_array(result.image))
+
+        return stylise
+
+
+FAMILY = GatysFamily()

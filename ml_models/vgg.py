@@ -112,7 +112,6 @@ class VGG19(nn.Module):
             else:
                 modules.append(nn.MaxPool2d(2, 2))
         self.features = nn.Sequential(*modules)
-        self.split_first_conv = True  # False: conv1_1 rounds its input like every other conv (for comparisons)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -153,7 +152,7 @@ class VGG19(nn.Module):
         # conv gets its own dtype (fp32 under autocast, half if the net was cast).
         first = self.features[0]
         h = (x.float() - self.mean) / self.std
-        reduced = _reduced_precision(h.device, first.weight.dtype) if self.split_first_conv else None
+        reduced = _reduced_precision(h.device, first.weight.dtype)
         h = _SplitFirstConv.apply(h, first.weight, first.bias, reduced) if reduced else first(h.to(first.weight.dtype))
         for i in range(1, max(wanted) + 1):  # wanted layers are ReLUs: index 0, conv1_1, is never one of them
             h = self.features[i](h)
