@@ -18,8 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import REPO, SHARED_WEIGHTS
-from benchmarks.memory import maps_torch, rss_mb, uss_mb
+from benchmarks.common import REPO, SHARED_WEIGHTS, maps_torch, rss_mb, uss_mb
 
 TOKEN = "123456:AAbenchmarkTokenForTheEmulator_x"
 

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import DEFAULT_STYLE, load_photo, load_style, loadavg, psnr
-from benchmarks.memory import peak_rss_mb, rss_mb
+from benchmarks.common import DEFAULT_STYLE, load_photo, load_style, loadavg, peak_rss_mb, psnr, rss_mb
 from ml_models import allocator
 
 
@@ -233,12 +232,6 @@ def worker(a: dict) -> dict:
     return engine_bench.worker_with_all_models(Path(a["weights_dir"]), a["families"])
 
 
-def compile_johnson(a: dict) -> dict:
-    from benchmarks import engine_bench
-
-    return engine_bench.compile_case(Path(a["weights_dir"]), a["photo"], a["size"], a["repeat"])
-
-
 def peak(a: dict) -> dict:
     import torch
 
@@ -259,7 +252,7 @@ def weights(a: dict) -> dict:
 
 KINDS = {"model": model, "model_pair": model_pair, "gatys_steps": gatys_steps, "gatys_pair": gatys_pair,
          "gatys_converge": gatys_converge, "gatys_textbook": gatys_textbook, "engine_job": engine_job,
-         "worker": worker, "compile": compile_johnson, "peak": peak, "weights": weights}
+         "worker": worker, "peak": peak, "weights": weights}
 
 
 def main(argv: list[str]) -> int:

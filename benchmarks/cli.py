@@ -29,7 +29,7 @@ from ml_models import allocator
 FAMILIES = ("microast", "adain", "gatys", "johnson", "cyclegan", "rrdb", "srvgg")
 CONV_HEAVY = {"adain", "cyclegan", "rrdb", "gatys"}
 RANDOM_FAMILIES = {"adain", "cyclegan", "rrdb", "gatys"}  # need random weight files written with torch
-SECTIONS = ("models", "gatys", "sr", "bot", "worker", "firstjob", "compile")
+SECTIONS = ("models", "gatys", "sr", "bot", "worker", "firstjob")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=3, help="timed runs after a warm-up (median reported)")
     p.add_argument("--quick", action="store_true",
                    help="short run: 20 s budget per case, 1 RRDB tile, Gatys convergence at 256 px with 100 "
-                        "reference steps, no whole Gatys runs, no torch.compile, worker loads only --models")
+                        "reference steps, no whole Gatys runs, worker loads only --models")
     p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")
     p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
     p.add_argument("--budget", type=float, default=None,
@@ -388,21 +388,6 @@ def run_first_job(run: Runner, a, weights_dir: Path, sizes: list[int], families:
                                              "first / warm", "≤ 2x"], rows) if rows else "(none)"}
 
 
-def run_compile(run: Runner, a, weights_dir: Path, sizes: list[int]) -> dict:
-    size = 512 if 512 in sizes else min(sizes)
-    r = run("compile", {"weights_dir": str(weights_dir), "photo": a.photo, "size": size,
-                        "repeat": max(9, a.repeat)}, f"torch.compile johnson {size}")
-    if r.get("error"):
-        md = f"ERROR: {r['error'][:500]}"
-    else:
-        md = table(["model", "size", "eager fast s", "first call, empty cache s", "compiled s", "speed-up",
-                    "PSNR vs eager", "jobs to break even"],
-                   [[f"johnson ({r['precision']})", size, _num(r["eager_s"], 3), _num(r["compile_first_call_s"], 1),
-                     _num(r["compiled_s"], 3), _num(r["speedup"], 2, "x"), _num(r["psnr_vs_eager_db"], 1),
-                     _num(r.get("break_even_jobs"), 0) if r.get("break_even_jobs") else "never"]])
-    return {"data": r, "markdown": md}
-
-
 # --------------------------------------------------------------------------------------------------- targets
 
 
@@ -495,8 +480,6 @@ def main(argv: list[str] | None = None) -> int:
     a.rrdb_tiles = a.rrdb_tiles if a.rrdb_tiles is not None else (1 if a.quick else 2)
     a.gatys_size = a.gatys_size or (256 if a.quick else 512)
     a.gatys_steps = a.gatys_steps or (100 if a.quick else 300)
-    if a.quick and "compile" in sections and a.sections == ",".join(SECTIONS):
-        sections.remove("compile")
 
     started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="artbot-bench-"))
@@ -537,8 +520,6 @@ def main(argv: list[str] | None = None) -> int:
             results["memory"] = run_memory(run, a, weights_dir, families, sections)
         if "firstjob" in sections:
             results["first_job"] = run_first_job(run, a, weights_dir, sizes, families, skips)
-        if "compile" in sections and "johnson" in families:
-            results["compile"] = run_compile(run, a, weights_dir, sizes)
         if not a.quick:
             results["peak"]["end"] = run("peak", {"quick": a.quick}, "matmul peak (end)")
     finally:

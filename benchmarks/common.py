@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +99,41 @@ def loadavg() -> list[float]:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return []
+
+
+# --------------------------------------------------------------------------------------------------- memory
+
+MB = 1024 * 1024
+
+
+def peak_rss_mb() -> float:
+    """High-water resident set of this process in MiB (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / MB if sys.platform == "darwin" else peak / 1024
+
+
+def rss_mb(pid: int | None = None) -> float:
+    """Current resident set of ``pid`` (this process when None) in MiB."""
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / MB
+
+
+def uss_mb(pid: int) -> float | None:
+    """Memory unique to the process (not shared with others), in MiB; None where the platform cannot say."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).memory_full_info().uss / MB
+    except (psutil.AccessDenied, AttributeError):
+        return None
+
+
+def maps_torch(pid: int) -> bool | None:
+    """True when the process has torch's shared library mapped (it imported torch); None when unknown."""
+    maps = Path(f"/proc/{pid}/maps")
+    try:
+        text = maps.read_text(errors="replace")
+    except OSError:
+        return None
+    return "libtorch" in text or "/torch/_C" in text

@@ -8,15 +8,11 @@ in the process and peak RSS belongs to that job alone.
 from __future__ import annotations
 
 import importlib
-import os
-import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import DEFAULT_STYLE, encode_png, load_photo, load_style
-from benchmarks.memory import peak_rss_mb, rss_mb
+from benchmarks.common import DEFAULT_STYLE, encode_png, load_photo, load_style, peak_rss_mb, rss_mb
 from ml_models.api import JobRequest
 from ml_models.settings import EngineSettings
 
@@ -152,71 +148,3 @@ def _load_directly(weights_dir: Path, families: list[str]) -> dict:
     for family in families:
         loaded[family] = [device.prepare(net, CPU) for net in loaders[family]()]
     return loaded
-
-
-def compile_case(weights_dir: Path, photo: str, size: int, repeat: int) -> dict:
-    """``torch.compile`` (inductor, default mode) on the Johnson network on the engine's fast path.
-
-    Johnson is the case where compiling could pay: ten instance norms, reflection pads and ReLUs at 64 channels
-    are memory-bound pointwise work that inductor can fuse, while the convolutions stay oneDNN calls either way.
-    The first call compiles with an empty cache; then eager and compiled calls alternate (medians of each).
-    """
-    import torch
-
-    from benchmarks import cases
-    from benchmarks.common import psnr
-
-    rgb, source = load_photo(photo, size)
-    content = cases.to_tensor(rgb)
-    prepared = cases.build("johnson", weights_dir, content, content, "fast")
-    net = prepared.modules[0]
-
-    x = cases.place_input(content * 255.0, "fast")  # size is a multiple of 4: forward == stylize minus the clamp
-
-    def timed(fn) -> tuple[float, object]:
-        started = time.perf_counter()
-        out = fn()
-        return time.perf_counter() - started, out
-
-    def eager_forward():
-        with cases.context("fast", prepared.dtype):
-            return net(x)
-
-    eager_forward()  # warm-up
-    # An empty inductor cache, as on a fresh worker host: with the cache of an earlier run the first call is ~8x
-    # shorter, which would flatter the break-even count.
-    cache = tempfile.mkdtemp(prefix="inductor-cache-")
-    previous = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
-    try:
-        compiled = torch.compile(net)
-
-        def compiled_forward():
-            with cases.context("fast", prepared.dtype):
-                return compiled(x)
-
-        compile_s, _ = timed(compiled_forward)
-    except Exception as exc:  # inductor needs a C++ compiler and may refuse some graphs: report, do not crash
-        return {"model": "johnson", "size": size, "error": f"{type(exc).__name__}: {exc}"[:500],
-                "eager_s": timed(eager_forward)[0]}
-    finally:  # the compiled kernels are loaded by now; their files can go
-        if previous is None:
-            os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
-        else:
-            os.environ["TORCHINDUCTOR_CACHE_DIR"] = previous
-        shutil.rmtree(cache, ignore_errors=True)
-    # Alternate the two so that a change in the host's load hits both medians alike.
-    eager_times, compiled_times = [], []
-    for _ in range(repeat):
-        seconds, eager_out = timed(eager_forward)
-        eager_times.append(seconds)
-        seconds, compiled_out = timed(compiled_forward)
-        compiled_times.append(seconds)
-    eager_s, compiled_s = statistics.median(eager_times), statistics.median(compiled_times)
-    a = (eager_out.float().clamp(0, 255) / 255.0).numpy()
-    b = (compiled_out.float().clamp(0, 255) / 255.0).numpy()
-    return {"model": "johnson", "weights": prepared.weights, "size": size, "photo": source,
-            "precision": str(prepared.dtype).removeprefix("torch."), "eager_s": eager_s,
-            "compile_first_call_s": compile_s, "compiled_s": compiled_s, "speedup": eager_s / compiled_s,
-            "psnr_vs_eager_db": psnr(a, b, 1.0),
-            "break_even_jobs": (compile_s / (eager_s - compiled_s)) if compiled_s < eager_s else None}

@@ -102,40 +102,30 @@ def stepper(weights_dir: Path, content: Tensor, style: Tensor, path: str):
     vgg, _ = load_vgg(weights_dir, "full")
     vgg, dtype = _place(vgg, path)
     config = gatys.GatysConfig(scales=(1.0,), steps=(1,))
-    content_layers, style_layers, _ = gatys.choose_layers(vgg, config.content_layers, config.style_layers)
-    scaled_style = _style_at(style, tuple(content.shape[-2:]))
-    objective = gatys._Objective(vgg, CPU, dtype, content, [scaled_style], [1.0], config, content_layers,
-                                 style_layers)
-    return gatys._make_stepper(config, content.clone().requires_grad_(True), objective)
+    objective = _objective(vgg, dtype, content, style, config)
+    return gatys.make_stepper(config, content.clone().requires_grad_(True), objective)
+
+
+def _objective(vgg: VGG19, dtype: torch.dtype, content: Tensor, style: Tensor,
+               config: gatys.GatysConfig) -> gatys.Objective:
+    """The engine's objective at ``content``'s size, the style fitted as ``stylize`` fits it."""
+    layers = gatys.choose_layers(vgg, config.content_layers, config.style_layers)[:2]
+    return gatys.Objective(vgg, CPU, dtype, content, [gatys.fit_style(style, tuple(content.shape[-2:]))], [1.0],
+                           config, *layers)
 
 
 class Fp32Objective:
-    """The engine's total loss, recomputed exactly in fp32 on a private NCHW copy of the VGG (for scoring only)."""
+    """The engine's total loss in exact fp32 on a private NCHW copy of the VGG (for scoring fast iterates only)."""
 
     def __init__(self, vgg: VGG19, content: Tensor, style: Tensor, config: gatys.GatysConfig) -> None:
-        self.vgg = VGG19(depth=len(vgg.features) - 1)
-        self.vgg.load_state_dict({k: v.float().contiguous() for k, v in vgg.state_dict().items()})
-        self.vgg.eval()
-        self.config = config
-        self.content_layers, self.style_layers, _ = gatys.choose_layers(self.vgg, config.content_layers,
-                                                                         config.style_layers)
-        self.layers = list(dict.fromkeys(self.content_layers + self.style_layers))
-        with torch.no_grad():
-            feats = self.vgg(content, self.layers)
-            self.content_targets = {k: feats[k].float() for k in self.content_layers}
-            style_feats = self.vgg(_style_at(style, tuple(content.shape[-2:])), self.layers)
-            self.grams = {k: gatys.gram_matrix(style_feats[k]) for k in self.style_layers}
+        copy = VGG19(depth=len(vgg.features) - 1)
+        copy.load_state_dict({k: v.float().contiguous() for k, v in vgg.state_dict().items()})
+        self.objective = _objective(copy.eval().requires_grad_(False), torch.float32, content, style, config)
+        self.content_layers, self.style_layers = self.objective.content_layers, self.objective.style_layers
 
     @torch.no_grad()
     def __call__(self, image: Tensor) -> float:
-        image = image.detach().float().clamp(0.0, 1.0).contiguous()
-        feats = self.vgg(image, self.layers)
-        cfg = self.config
-        content = sum(F.mse_loss(feats[k], self.content_targets[k]) for k in self.content_layers)
-        style = sum(F.mse_loss(gatys.gram_matrix(feats[k]), self.grams[k])
-                    for k in self.style_layers) / len(self.style_layers)
-        tv = gatys.total_variation(image)
-        return float(cfg.content_weight * content + cfg.style_weight * style + cfg.tv_weight * tv)
+        return float(self.objective(image.detach().float().clamp(0.0, 1.0).contiguous())[0])
 
 
 class TextbookObjective:
@@ -151,7 +141,7 @@ class TextbookObjective:
         with torch.no_grad():
             feats = vgg(content, self.layers)
             self.content_targets = {k: feats[k] for k in self.content_layers}
-            style_feats = vgg(_style_at(style, tuple(content.shape[-2:])), self.layers)
+            style_feats = vgg(gatys.fit_style(style, tuple(content.shape[-2:])), self.layers)
             self.grams = {k: self.gram(style_feats[k]) for k in self.style_layers}
 
     @staticmethod
@@ -160,12 +150,14 @@ class TextbookObjective:
         flat = feat.reshape(n, c, h * w)
         return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
 
-    def __call__(self, image: Tensor) -> Tensor:
+    def __call__(self, image: Tensor) -> tuple[Tensor, dict]:
+        """(total loss, {}): the shape ``gatys.make_stepper`` steps on."""
         feats = self.vgg(image, self.layers)
         cfg = self.config
         content = sum(F.mse_loss(feats[k], self.content_targets[k]) for k in self.content_layers)
         style = sum(F.mse_loss(self.gram(feats[k]), self.grams[k]) for k in self.style_layers) / len(self.style_layers)
-        return cfg.content_weight * content + cfg.style_weight * style + cfg.tv_weight * gatys.total_variation(image)
+        tv = gatys.total_variation(image)
+        return cfg.content_weight * content + cfg.style_weight * style + cfg.tv_weight * tv, {}
 
 
 def textbook_reference(weights_dir: Path, content: Tensor, style: Tensor, steps: int) -> dict:
@@ -175,36 +167,15 @@ def textbook_reference(weights_dir: Path, content: Tensor, style: Tensor, steps:
     vgg, source = load_vgg(weights_dir, "subset")
     vgg, _ = _place(vgg, "ref")
     config = gatys.GatysConfig(scales=(1.0,), steps=(steps,))
-    objective = TextbookObjective(vgg, content, style, config)
     image = content.detach().clone().requires_grad_(True)
-    lbfgs = torch.optim.LBFGS([image], lr=1.0, max_iter=1, history_size=config.lbfgs_history,
-                              tolerance_grad=0.0, tolerance_change=0.0)
-
-    def closure() -> Tensor:
-        with torch.no_grad():
-            image.clamp_(0.0, 1.0)
-        lbfgs.zero_grad()
-        loss = objective(image)
-        loss.backward()
-        return loss
-
+    step = gatys.make_stepper(config, image, TextbookObjective(vgg, content, style, config))
     started = time.perf_counter()
     for _ in range(steps):
-        lbfgs.step(closure)
+        step()
     seconds = time.perf_counter() - started
     final = Fp32Objective(vgg, content, style, config)(image)
     return {"steps": steps, "seconds": seconds, "final_loss": final, "precision": "fp32", "layout": "NCHW",
             "vgg": f"{source} (genuine)" if source == SUBSET_VGG else source}
-
-
-def _style_at(style: Tensor, content_size: tuple[int, int]) -> Tensor:
-    """The style scaled so its long side equals the content's, as the engine scales it for the Gram targets."""
-    h, w = style.shape[-2:]
-    factor = max(content_size) / max(h, w)
-    size = (max(1, round(h * factor)), max(1, round(w * factor)))
-    if size == (h, w):
-        return style
-    return F.interpolate(style, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0.0, 1.0)
 
 
 def convergence(weights_dir: Path, content: Tensor, style: Tensor, ref_steps: int, quality: str = "standard",
@@ -340,8 +311,8 @@ def gradient_fidelity(vgg_ref: VGG19, vgg_fast: VGG19, dtype: torch.dtype, conte
     content_layers, style_layers, _ = gatys.choose_layers(vgg_ref, config.content_layers, config.style_layers)
 
     def gradient(vgg: VGG19, precision: torch.dtype, image: Tensor) -> Tensor:
-        objective = gatys._Objective(vgg, CPU, precision, content, [style], [1.0], config, content_layers,
-                                     style_layers)
+        objective = gatys.Objective(vgg, CPU, precision, content, [style], [1.0], config, content_layers,
+                                    style_layers)
         x = image.detach().float().clone().requires_grad_(True)
         objective(x)[0].backward()
         return x.grad.float()

@@ -110,8 +110,7 @@ def render(results: dict) -> str:
     for key, title in (("gatys_convergence", "Gatys: multi-scale fast path vs single-scale fp32 reference"),
                        ("gatys_whole", "Gatys whole runs through the engine"),
                        ("superres", "Super-resolution through the engine (realesr-animevideov3, tile 256)"),
-                       ("memory", "Memory"), ("first_job", "First job after start vs warm (models preloaded)"),
-                       ("compile", "torch.compile")):
+                       ("memory", "Memory"), ("first_job", "First job after start vs warm (models preloaded)")):
         section = results.get(key)
         if section:
             parts.append(f"## {title}\n\n" + section["markdown"])

@@ -18,7 +18,7 @@ fp32 accuracy: ``ml_models.vgg._SplitFirstConv``).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -263,8 +263,13 @@ def _scale_size(height: int, width: int, fraction: float) -> tuple[int, int]:
     return max(1, round(height * fraction)), max(1, round(width * fraction))
 
 
-class _Objective:
-    """Fixed targets at one scale; ``__call__`` gives (total loss, parts) of an image at that scale."""
+class Objective:
+    """The Gatys loss at one scale, its targets computed once from the content and the (weighted) styles.
+
+    ``objective(image)`` gives (total loss, {"content", "style", "tv"}) for an image of the content's size, with a
+    gradient; the VGG forward runs under ``dtype`` autocast, the targets and losses stay fp32. Benchmarks score and
+    step with it exactly as ``stylize`` does.
+    """
 
     def __init__(self, vgg: VGG19, device: torch.device, dtype: torch.dtype, content: Tensor,
                  styles: Sequence[Tensor], style_weights: Sequence[float], config: GatysConfig,
@@ -318,29 +323,13 @@ def stylize(vgg: VGG19, content: Tensor, styles: Sequence[Tensor], style_weights
         raise BadRequest(message="style weights must be non-negative, as many as the styles, with a positive sum")
     if config.optimizer not in ("lbfgs", "adam"):
         raise BadRequest(message=f"unknown optimiser {config.optimizer!r}; use lbfgs or adam")
-    if len(config.scales) != len(config.steps) or not config.scales:
-        raise BadRequest(message="Gatys schedule needs one step count per scale")
     content_layers, style_layers, notes = choose_layers(vgg, config.content_layers, config.style_layers)
 
     content = content.to(device=device, dtype=torch.float32)
     styles = [s.to(device=device, dtype=torch.float32) for s in styles]
     height, width = content.shape[-2:]
-    side = max(height, width)
-    if config.scales[-1] != 1.0:
-        raise BadRequest(message="the last Gatys scale must be 1.0 (the full size)")
-    # Scales too small for VGG are skipped; their steps go to the next scale, so the step count is kept.
-    schedule: list[tuple[float, int]] = []
-    carry = 0
-    for fraction, n_steps in zip(config.scales, config.steps, strict=True):
-        if fraction < 1.0 and side * fraction < MIN_SCALE_SIDE:
-            carry += n_steps
-            continue
-        if n_steps + carry > 0:
-            schedule.append((fraction, n_steps + carry))
-        carry = 0
-    if not schedule:
-        schedule = [(1.0, 1)]
-    total = sum(n for _, n in schedule)
+    plan = schedule(config, height, width)
+    total = sum(n for _, n in plan)
 
     if config.preserve_colors:
         content_y = luminance(content)
@@ -353,13 +342,13 @@ def stylize(vgg: VGG19, content: Tensor, styles: Sequence[Tensor], style_weights
     previous_content: Tensor | None = None
     losses: list[float] = []
     done = 0
-    objective: _Objective | None = None
-    for fraction, n_steps in schedule:
+    objective: Objective | None = None
+    for fraction, n_steps in plan:
         size = _scale_size(height, width, fraction)
         scaled_content = _resize(targets_content, size)
-        scaled_styles = [_resize(s, _style_size(s, size)) for s in targets_styles]
-        objective = _Objective(vgg, device, dtype, scaled_content, scaled_styles, weights, config,
-                               content_layers, style_layers)
+        scaled_styles = [fit_style(s, size) for s in targets_styles]
+        objective = Objective(vgg, device, dtype, scaled_content, scaled_styles, weights, config,
+                              content_layers, style_layers)
         if image is None or previous_content is None:
             start = scaled_content
         else:
@@ -368,7 +357,7 @@ def stylize(vgg: VGG19, content: Tensor, styles: Sequence[Tensor], style_weights
             start = (scaled_content + _resize_signed(image - previous_content, size)).clamp(0.0, 1.0)
         previous_content = scaled_content
         image = start.detach().clone().requires_grad_(True)
-        step = _make_stepper(config, image, objective)
+        step = make_stepper(config, image, objective)
         for _ in range(n_steps):
             if cancelled is not None and cancelled():
                 raise Cancelled(message="Gatys optimisation cancelled", done=done, total=total)
@@ -385,16 +374,40 @@ def stylize(vgg: VGG19, content: Tensor, styles: Sequence[Tensor], style_weights
     return GatysResult(result.float().cpu(), final_loss, losses, notes, content_layers, style_layers, total)
 
 
-def _style_size(style: Tensor, content_size: tuple[int, int]) -> tuple[int, int]:
-    """The style image scaled so its longer side equals the content's: Gram statistics are scale-dependent, so the
-    brush strokes keep their size relative to the picture at every scale."""
+def schedule(config: GatysConfig, height: int, width: int) -> list[tuple[float, int]]:
+    """(fraction of the full size, steps) per scale for a ``height`` x ``width`` picture.
+
+    Scales whose long side would be under ``MIN_SCALE_SIDE`` are skipped and their steps go to the next scale, so
+    the step count is kept; the last scale must be the full size.
+    """
+    if len(config.scales) != len(config.steps) or not config.scales:
+        raise BadRequest(message="Gatys schedule needs one step count per scale")
+    if config.scales[-1] != 1.0:
+        raise BadRequest(message="the last Gatys scale must be 1.0 (the full size)")
+    side = max(height, width)
+    plan: list[tuple[float, int]] = []
+    carry = 0
+    for fraction, n_steps in zip(config.scales, config.steps, strict=True):
+        if fraction < 1.0 and side * fraction < MIN_SCALE_SIDE:
+            carry += n_steps
+            continue
+        if n_steps + carry > 0:
+            plan.append((fraction, n_steps + carry))
+        carry = 0
+    return plan or [(1.0, 1)]
+
+
+def fit_style(style: Tensor, content_size: tuple[int, int]) -> Tensor:
+    """The style scaled so its longer side equals the content's: Gram statistics are scale-dependent, so the brush
+    strokes keep their size relative to the picture at every scale."""
     h, w = style.shape[-2:]
     factor = max(content_size) / max(h, w)
-    return max(1, round(h * factor)), max(1, round(w * factor))
+    return _resize(style, (max(1, round(h * factor)), max(1, round(w * factor))))
 
 
-def _make_stepper(config: GatysConfig, image: Tensor, objective: _Objective):
-    """One call = one optimiser iteration (one forward/backward for L-BFGS without line search and for Adam)."""
+def make_stepper(config: GatysConfig, image: Tensor, objective: Objective) -> Callable[[], float]:
+    """A function that runs one optimiser iteration on ``image`` (a leaf tensor with ``requires_grad``) and returns
+    the loss: one forward and backward, for L-BFGS (no line search) and Adam alike."""
     if config.optimizer == "adam":
         adam = torch.optim.Adam([image], lr=config.adam_lr)
 

@@ -108,21 +108,6 @@ def test_bot_and_worker_memory_fields(tmp_path: Path) -> None:
     assert any(n.startswith("bot process RSS") for n in names) and "worker with every model loaded" in names
 
 
-def test_compile_section_compiles_from_an_empty_cache_and_removes_it(tmp_path: Path) -> None:
-    """The first call is timed with an empty inductor cache of its own, which is removed afterwards."""
-    import tempfile
-
-    before = set(Path(tempfile.gettempdir()).glob("inductor-cache-*"))
-    results = _run_benchmark(tmp_path, "--sizes", "64", "--repeat", "1", "--models", "johnson",
-                             "--sections", "compile", timeout=400)
-    r = results["compile"]["data"]
-    assert "error" not in r, r
-    for key in ("eager_s", "compile_first_call_s", "compiled_s", "speedup"):
-        _positive(r[key], key)
-    assert r["psnr_vs_eager_db"] > 35
-    assert set(Path(tempfile.gettempdir()).glob("inductor-cache-*")) == before
-
-
 def _assert_interleaved(row: dict) -> None:
     """Both paths timed alternately in one process; the 2x verdict's speed-up is that ratio."""
     pair = row["interleaved"]
@@ -243,11 +228,11 @@ def test_textbook_reference_is_the_engines_objective_written_plainly(tmp_path: P
     vgg, _ = _place(load_vgg(tmp_path, "subset")[0], "ref")  # no weight files: a random VGG-19
     textbook = TextbookObjective(vgg, content, style, config)
     layers = gatys.choose_layers(vgg, config.content_layers, config.style_layers)[:2]
-    scaled_style = gatys._resize(style, gatys._style_size(style, (48, 48)))
-    engine = gatys._Objective(vgg, torch.device("cpu"), torch.float32, content, [scaled_style], [1.0], config,
-                              *layers)
+    scaled_style = gatys.fit_style(style, (48, 48))
+    engine = gatys.Objective(vgg, torch.device("cpu"), torch.float32, content, [scaled_style], [1.0], config,
+                             *layers)
     image = torch.rand(1, 3, 48, 48)
-    assert float(textbook(image)) == pytest.approx(float(engine(image)[0]), rel=1e-4)
+    assert float(textbook(image)[0]) == pytest.approx(float(engine(image)[0]), rel=1e-4)
 
     torch.manual_seed(0)  # load_vgg seeds the random VGG itself; both runs see the same weights
     plain = textbook_reference(tmp_path, content, style, steps=4)
@@ -295,18 +280,3 @@ def test_gatys_step_row_scores_the_gradient_a_step_computes(tmp_path: Path) -> N
     step = row["ref"]["step_fidelity"]
     assert step["psnr_db"] == row["psnr_db"] and 0.0 <= step["rel_l2"] < 1.0 and step["cosine"] > 0.5
     assert any(note.startswith("images after the same") for note in row["ref"]["notes"])
-
-
-def test_gatys_schedule_race_prints_a_row_per_schedule(tmp_path: Path) -> None:
-    out = tmp_path / "schedules.json"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.gatys_schedules", "--size", "96", "--ref-steps", "3",
-                           "--schedules", "fp32 coarse-to-fine 60/60,fast 60/60 + 40 full-size + fp32 finish",
-                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in ("fp32 coarse-to-fine 60/60", "fast 60/60 + 40 full-size + fp32 finish"):
-        assert f"| {name} |" in proc.stdout
-    data = json.loads(out.read_text())
-    _positive(data["bar"], "bar")
-    for result in data["results"].values():
-        _positive(result["seconds"], "seconds")
-        assert result["steps"] >= 1 and (result["loss"] <= data["bar"]) == result["reached"]

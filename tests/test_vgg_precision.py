@@ -134,7 +134,7 @@ def test_bf16_gatys_gradient_at_the_photo_gains_from_the_split() -> None:
 
     def gradient(dtype: torch.dtype, split: bool) -> torch.Tensor:
         with contextlib.nullcontext() if split else _unsplit():
-            objective = gatys._Objective(net, torch.device("cpu"), dtype, content, [style], [1.0], config, *layers)
+            objective = gatys.Objective(net, torch.device("cpu"), dtype, content, [style], [1.0], config, *layers)
             image = content.clone().requires_grad_(True)
             objective(image)[0].backward()
             return image.grad
