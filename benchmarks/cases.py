@@ -2,9 +2,8 @@
 
 Two paths are compared:
 
-* ``fast``, what the engine does (``ml_models.device``): ``prepare`` (eval, frozen; NHWC where the registry asks
-  for it in fp32), ``to_device`` (same layout) and ``inference_context`` (inference mode plus bf16 autocast on CPUs with
-  native BF16, fp32 elsewhere);
+* ``fast``, what the engine does (``ml_models.device``): ``prepare`` (eval, frozen, NHWC), ``to_device`` (NHWC) and
+  ``inference_context`` (inference mode plus the family's precision: bf16 autocast on CPUs with native BF16);
 * ``ref``, a plain PyTorch baseline: fp32, NCHW-contiguous weights and input, ``torch.no_grad()`` (autograd off, but
   not inference mode), no autocast.
 

@@ -108,12 +108,10 @@ _GRAM_PARTS = 256  # at least this many partials (the error falls as 1/sqrt(n));
 def _bf16_gram(rows: Tensor) -> Tensor:
     """Fᵀ F of a bf16 (N, HW, C) map as an fp32 sum of bf16 partial products over 256 pixels each.
 
-    bf16 x bf16 products are exact in fp32 and the matmul accumulates in fp32, but torch's CPU matmul rounds its
-    output to bf16: a 0.4 % error on the whole Gram, of the order of the style residual near convergence. Rounding
-    256 or more partial sums instead and adding them in fp32 leaves 5e-5 to 1e-4 of the Gram, and it skips widening
-    the map: 3.5x faster for relu1_1 and relu2_1 at 512 px (19 against 65 ms). Smaller maps stay fp32 (cheap): with
-    64 partials (2e-4) for relu3_1 too, a bf16 run from the photo at 512 px ended 0.9 % above the fp32 reference's
-    loss, where it had reached it before; at 256 px (relu3_1 in fp32) it took 270 steps against 269.
+    torch's CPU matmul rounds its bf16 output to bf16, an error of the order of the style residual near convergence.
+    Rounding many partial sums instead and adding them in fp32 keeps the Gram accurate and skips widening the large
+    early maps to fp32; maps with fewer than ``_GRAM_PARTS`` partials are widened (cheap, and fewer partials cost
+    accuracy). Numbers: docs/performance.md.
     """
     n, hw, c = rows.shape
     whole = hw - hw % _GRAM_ROWS
@@ -128,18 +126,13 @@ def _bf16_gram(rows: Tensor) -> Tensor:
 class _Gram(torch.autograd.Function):
     """G = F Fᵀ / norm in fp32 whatever F's dtype, with the backward written out: dL/dF = ((g + gᵀ) / norm) F.
 
-    Autograd's own backward for ``bmm(F, Fᵀ)`` runs two (C x C) @ (C x HW) products, transposes one of the two
-    (C x HW) results and adds them; this is one product. The Gram backward was 15 % of a Gatys step at 1024 px.
-    The Gram is fp32 (a bf16 one biases the style loss, a small difference of Gram entries; a large bf16 map is
-    summed from bf16 partial products, ``_bf16_gram``), but the backward runs in F's own dtype: the gradient
-    reaching F is rounded to it anyway, and a bf16 product with the (C x C) factor rounded to bf16 skips widening
-    F's gradient (C x HW) to fp32 and narrowing it back, and the division of it by ``norm`` (folded into the small
-    factor).
+    Autograd's backward for ``bmm(F, Fᵀ)`` runs two (C x C) @ (C x HW) products and adds them; this is one. The Gram
+    is fp32 (a bf16 one biases the style loss, a small difference of Gram entries), but the backward runs in F's own
+    dtype: the gradient reaching F is rounded to it anyway, and so F's gradient is never widened and narrowed back.
 
     ``flat`` is (N, C, HW) for an NCHW map or (N, HW, C) for an NHWC one (``channels_first``): both are views of the
-    map, and the gradient comes back in the map's own layout. Reshaping an NHWC map to (N, C, HW) copies it, and its
-    gradient, in the other layout, then makes the autograd sum with the next conv's NHWC gradient and the ReLU
-    backward run across layouts: together 0.36 s of a 1.4 s bf16 step at 512 px.
+    map, so the gradient comes back in the map's own layout; reshaping an NHWC map to (N, C, HW) would copy it and
+    make the following backward ops run across layouts.
     """
 
     @staticmethod
@@ -167,8 +160,8 @@ class _Gram(torch.autograd.Function):
 class _ContentLoss(torch.autograd.Function):
     """mean((F - target)²) in fp32, with a gradient in F's own dtype and layout.
 
-    ``F.mse_loss(feat.float(), target)`` sends an fp32 gradient back, which autograd then adds to the Gram's bf16
-    one at the same layer and narrows: 20 ms of a 0.4 s bf16 step at 512 px, 5 ms this way.
+    ``F.mse_loss(feat.float(), target)`` would send an fp32 gradient back, which autograd then adds to the Gram's
+    bf16 one at the same layer and narrows again.
     """
 
     @staticmethod
@@ -205,8 +198,8 @@ def gram_matrix(feat: Tensor) -> Tensor:
 def total_variation(img: Tensor) -> Tensor:
     """Mean squared neighbour difference, scaled by 1e4 (about 75 on a 256 px photo, a few hundred on a stylised one).
 
-    A mean, not a sum, so ``tv_weight`` means the same at every scale of the schedule. Measured at 128 px, 15 steps:
-    the default 1e-4 changes nothing visible (TV 210 -> 210), 1e-2 smooths slightly (200), 1e-1 clearly (143).
+    A mean, not a sum, so ``tv_weight`` means the same at every scale of the schedule. The default 1e-4 changes
+    nothing visible; 1e-2 smooths slightly, 1e-1 clearly.
     """
     dy = (img[..., 1:, :] - img[..., :-1, :]).pow(2).mean()
     dx = (img[..., :, 1:] - img[..., :, :-1]).pow(2).mean()

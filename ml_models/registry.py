@@ -1,7 +1,8 @@
 """One description of every model, preset, option and weight file.
 
-The bot builds its menus from it, the CLI lists and downloads from it, the engine dispatches on ``ModelSpec.family``.
-It imports without torch on purpose: the bot process must never load the engine.
+The bot builds its menus from it, the CLI lists and downloads from it, and the engine runs a model through the family
+object that ``FAMILIES`` names for ``ModelSpec.family``. It imports without torch on purpose: the bot process must
+never load the engine, so families are named by dotted path, not imported.
 
 Each model and preset lists the weight files it can use in order of preference (``alternatives``); the first
 alternative whose files are all present in ``WEIGHTS_DIR`` is the one used. The relative paths of the small genuine
@@ -219,7 +220,7 @@ class Preset:
 @dataclass(frozen=True)
 class ModelSpec:
     id: str
-    family: str  # module the engine dispatches to
+    family: str  # a key of FAMILIES: the object that loads and runs the model
     kind: str  # "arbitrary_style" (needs a style image) | "preset_style" | "single_image"
     title_ru: str
     title_en: str

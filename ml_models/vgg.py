@@ -50,12 +50,10 @@ class _SplitFirstConv(torch.autograd.Function):
     with weights [w_hi, w_hi, w_lo], where x = x_hi + x_lo and w = w_hi + w_lo are split into two bf16/fp16 parts.
 
     Gatys optimises the picture itself, and the picture is conv1_1's input. bf16's 8-bit mantissa quantises normalised
-    pixels (-2.1..2.6) in steps of 1/128 to 1/64, half a grey level to one, coarser than the optimiser's late updates,
-    and the style loss (Gram matrices that are mostly their large mean) amplifies that error: the loss gradient of a
-    bf16 step was 31.5 dB from fp32's at a 512 px photo, 39.4 dB with this split (genuine VGG; rounding every later
-    activation is what stays, about 40 dB). Six more input channels in the one conv that has three: no measurable
-    cost in a step. The backward needs only dL/dx = conv_transpose(dL/dy, w): the lo parts carry no gradient of their
-    own (an autograd version that differentiated through the split cost 3.5 % of a step).
+    pixels in steps of half a grey level to one, coarser than the optimiser's late updates, and the style loss
+    amplifies that error. Six more input channels in the one conv that has three cost nothing measurable. The
+    backward needs only dL/dx = conv_transpose(dL/dy, w): the lo parts carry no gradient of their own. Gradient
+    fidelity with and without the split: docs/performance.md.
     """
 
     @staticmethod
