@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import botproc, report
+from benchmarks import report
 from benchmarks.common import DEFAULT_JSON, DEFAULT_PHOTO, REPO, cpu_description, loadavg
 from benchmarks.report import _num, _verdict, table
 from benchmarks.targets import TARGETS
@@ -29,7 +29,7 @@ from ml_models import allocator
 FAMILIES = ("microast", "adain", "gatys", "johnson", "cyclegan", "rrdb", "srvgg")
 CONV_HEAVY = {"adain", "cyclegan", "rrdb", "gatys"}
 RANDOM_FAMILIES = {"adain", "cyclegan", "rrdb", "gatys"}  # need random weight files written with torch
-SECTIONS = ("models", "gatys", "sr", "bot", "worker", "firstjob")
+SECTIONS = ("models", "gatys", "sr", "worker", "firstjob")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -326,39 +326,17 @@ def run_superres(run: Runner, a, weights_dir: Path, sizes: list[int], model_rows
     return {"data": data, "markdown": markdown, "network_s_per_mp": model_lin}
 
 
-def run_memory(run: Runner, a, weights_dir: Path, families: list[str], sections: list[str]) -> dict:
-    out: dict = {}
-    rows = []
-    if "bot" in sections:
-        out["bot_build_only"] = built = botproc.build_only()
-        print(f"[bot] build only: {built}", file=sys.stderr, flush=True)
-        out["bot_live"] = live = botproc.live(weights_dir)
-        print(f"[bot] live: {live}", file=sys.stderr, flush=True)
-        if not built.get("error"):
-            rows.append(["bot: import bot modules + build dispatcher (no network)", _num(built["rss_mb"], 0),
-                         "torch imported!" if built["torch_imported"] else "torch not imported"])
-        else:
-            rows.append(["bot: build only", "ERROR", built["error"][:200]])
-        if not live.get("error"):
-            kids = "; ".join(f"child {c['pid']} {c['rss_mb']:.0f} MiB" for c in live["children"])
-            rows.append(["bot: main.py polling the Bot API emulator, after answering /start",
-                         _num(live["rss_mb"], 0),
-                         ("torch MAPPED" if live["torch_mapped"] else "no torch in /proc/pid/maps")
-                         + f"; USS {_num(live['uss_mb'], 0)} MiB; {kids}"])
-        else:
-            rows.append(["bot: live", "ERROR", live["error"][:300]])
-    if "worker" in sections:
-        fams = families if a.quick else list(FAMILIES)
-        w = run("worker", {"weights_dir": str(weights_dir), "families": fams}, "worker with all models")
-        out["worker"] = w
-        if w.get("error"):
-            rows.append(["worker with all models", "ERROR", w["error"][:300]])
-        else:
-            rows.append(["worker: torch + engine imported", _num(w["rss_after_import_mb"], 0), ""])
-            rows.append([f"worker: {w['how']}", _num(w["rss_loaded_mb"], 0),
-                         f"peak {_num(w['peak_rss_mb'], 0)} MiB, loaded in {_num(w['load_s'], 1)} s"])
-    out["markdown"] = table(["process", "RSS MiB", "note"], rows) if rows else "(none)"
-    return out
+def run_memory(run: Runner, a, weights_dir: Path, families: list[str]) -> dict:
+    """A worker's memory with every model loaded (the bot's own memory is in ``benchmarks.load_test``'s report)."""
+    fams = families if a.quick else list(FAMILIES)
+    w = run("worker", {"weights_dir": str(weights_dir), "families": fams}, "worker with all models")
+    if w.get("error"):
+        rows = [["worker with all models", "ERROR", w["error"][:300]]]
+    else:
+        rows = [["worker: torch + engine imported", _num(w["rss_after_import_mb"], 0), ""],
+                [f"worker: {w['how']}", _num(w["rss_loaded_mb"], 0),
+                 f"peak {_num(w['peak_rss_mb'], 0)} MiB, loaded in {_num(w['load_s'], 1)} s"]]
+    return {"worker": w, "markdown": table(["process", "RSS MiB", "note"], rows)}
 
 
 def run_first_job(run: Runner, a, weights_dir: Path, sizes: list[int], families: list[str],
@@ -430,16 +408,7 @@ def collect_targets(results: dict) -> list[dict]:
         out.append({"name": f"upscale time linear in pixels ({per[0][1]} -> {per[-1][1]})",
                     "measured": f"s/MP x{factor:.2f}", "threshold": f"≤ x{t['sr_linear_tolerance']:g}",
                     "pass": factor <= t["sr_linear_tolerance"]})
-    mem = results.get("memory") or {}
-    live = mem.get("bot_live") or {}
-    built = mem.get("bot_build_only") or {}
-    bot_rss = live.get("rss_mb") if not live.get("error") else built.get("rss_mb")
-    if bot_rss is not None:
-        torch_free = not (live.get("torch_mapped") or built.get("torch_imported"))
-        out.append({"name": "bot process RSS after start (and torch not loaded)",
-                    "measured": f"{bot_rss:.0f} MiB, torch {'not loaded' if torch_free else 'LOADED'}",
-                    "threshold": f"≤ {t['bot_rss_mb']:.0f} MiB", "pass": bot_rss <= t["bot_rss_mb"] and torch_free})
-    worker = mem.get("worker") or {}
+    worker = (results.get("memory") or {}).get("worker") or {}
     if worker and not worker.get("error"):
         out.append({"name": "worker with every model loaded", "measured": f"{worker['rss_loaded_mb']:.0f} MiB",
                     "threshold": f"≤ {t['worker_rss_mb']:.0f} MiB",
@@ -516,8 +485,8 @@ def main(argv: list[str] | None = None) -> int:
             results["gatys_convergence"], results["gatys_whole"] = run_gatys(run, a, weights_dir, sizes, skips)
         if "sr" in sections and "srvgg" in families:
             results["superres"] = run_superres(run, a, weights_dir, sizes, results.get("models", []))
-        if "bot" in sections or "worker" in sections:
-            results["memory"] = run_memory(run, a, weights_dir, families, sections)
+        if "worker" in sections:
+            results["memory"] = run_memory(run, a, weights_dir, families)
         if "firstjob" in sections:
             results["first_job"] = run_first_job(run, a, weights_dir, sizes, families, skips)
         if not a.quick:

@@ -117,23 +117,3 @@ def rss_mb(pid: int | None = None) -> float:
     import psutil
 
     return psutil.Process(pid).memory_info().rss / MB
-
-
-def uss_mb(pid: int) -> float | None:
-    """Memory unique to the process (not shared with others), in MiB; None where the platform cannot say."""
-    import psutil
-
-    try:
-        return psutil.Process(pid).memory_full_info().uss / MB
-    except (psutil.AccessDenied, AttributeError):
-        return None
-
-
-def maps_torch(pid: int) -> bool | None:
-    """True when the process has torch's shared library mapped (it imported torch); None when unknown."""
-    maps = Path(f"/proc/{pid}/maps")
-    try:
-        text = maps.read_text(errors="replace")
-    except OSError:
-        return None
-    return "libtorch" in text or "/torch/_C" in text
