@@ -201,20 +201,10 @@ def gatys_converge(a: dict) -> dict:
 
     rgb, photo = load_photo(a["photo"], a["size"])
     content, style = cases.to_tensor(rgb), cases.to_tensor(load_style(DEFAULT_STYLE, side=a["size"])[0])
-    result = gatys_bench.convergence(Path(a["weights_dir"]), content, style, a["ref_steps"],
-                                     textbook=a.get("textbook"))
+    result = gatys_bench.convergence(Path(a["weights_dir"]), content, style, a["ref_steps"])
     result["photo"] = photo
     result["peak_rss_mb"] = peak_rss_mb()
     return result
-
-
-def gatys_textbook(a: dict) -> dict:
-    from benchmarks import cases, gatys_bench
-
-    rgb, photo = load_photo(a["photo"], a["size"])
-    content, style = cases.to_tensor(rgb), cases.to_tensor(load_style(DEFAULT_STYLE, side=a["size"])[0])
-    result = gatys_bench.textbook_reference(Path(a["weights_dir"]), content, style, a["ref_steps"])
-    return {**result, "photo": photo, "peak_rss_mb": peak_rss_mb()}
 
 
 def engine_job(a: dict) -> dict:
@@ -251,7 +241,7 @@ def weights(a: dict) -> dict:
 
 
 KINDS = {"model": model, "model_pair": model_pair, "gatys_steps": gatys_steps, "gatys_pair": gatys_pair,
-         "gatys_converge": gatys_converge, "gatys_textbook": gatys_textbook, "engine_job": engine_job,
+         "gatys_converge": gatys_converge, "engine_job": engine_job,
          "worker": worker, "peak": peak, "weights": weights}
 
 

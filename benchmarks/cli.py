@@ -65,8 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="malloc setting of every case process, fast and reference alike (default: ALLOCATOR or "
                         "reuse, what the workers use; see ml_models/allocator.py)")
     p.add_argument("--no-plain-ref", action="store_true",
-                   help="with --allocator reuse, skip timing the reference a second time under glibc's default (and "
-                        "Gatys' textbook reference)")
+                   help="with --allocator reuse, skip timing the reference a second time under glibc's default")
     p.add_argument("--no-interleaved", action="store_true",
                    help="skip timing both paths alternately in one process (the speed-up the 2x verdict uses)")
     return p
@@ -195,13 +194,6 @@ def _trim(result: dict) -> dict:
 
 def run_gatys(run: Runner, a, weights_dir: Path, sizes: list[int], skips: list[str]) -> tuple[dict, dict]:
     args = {"size": a.gatys_size, "photo": a.photo, "weights_dir": str(weights_dir), "ref_steps": a.gatys_steps}
-    # A second bar: the same steps of a textbook Gatys (autograd Gram and MSEs) in a plain process (glibc's default
-    # allocator), as the model rows time their reference once more.
-    if getattr(run, "allocator", "system") == "reuse" and not getattr(a, "no_plain_ref", False):
-        textbook = run("gatys_textbook", args, f"gatys textbook reference {a.gatys_size} (glibc default)",
-                       allocator_mode="system")
-        if not textbook.get("error"):
-            args["textbook"] = {k: textbook[k] for k in ("steps", "seconds", "final_loss", "precision", "layout")}
     conv = run("gatys_converge", args, f"gatys convergence {a.gatys_size}")
     convergence = {"data": conv, "markdown": _gatys_markdown(conv)}
     whole_rows, data = [], []
@@ -252,25 +244,6 @@ def _gatys_markdown(c: dict) -> str:
     if not reached and last:
         rows.append(["fast, last iterate scored", last["step"], _num(last["seconds"], 1), f"{last['loss']:.5g}",
                      "stopped: over the reference's time"])
-    single = c.get("fast_single_scale")
-    if single:
-        hit, end = single.get("reached"), single.get("last_scored") or {}
-        rows.append([f"for comparison: fast ({single['precision']}, {single.get('layout', '?')}), one full-size scale",
-                     hit["step"] if hit else end.get("step", "–"),
-                     _num((hit or end).get("seconds"), 1), f"{(hit or end)['loss']:.5g}" if (hit or end) else "–",
-                     _num(c.get("ratio_single_scale"), 3) + " of the reference time" if hit
-                     else "not reached in the reference's time"])
-    textbook = c.get("textbook")
-    if textbook:
-        rows.append(["textbook reference: fp32, NCHW, autograd Gram and MSEs, glibc's default allocator",
-                     textbook["steps"], _num(textbook["seconds"], 1), f"{textbook['final_loss']:.5g}",
-                     f"a second bar ({textbook['seconds'] / ref['seconds']:.2f}x the reference's time)"])
-        for name, run, key in (("fast, the engine's schedule", fast, "ratio"),
-                               ("fast, one full-size scale", single, "ratio_single_scale")):
-            hit = ((run or {}).get("reached_bars") or {}).get("textbook")
-            rows.append([f"{name}, to the textbook bar", hit["step"] if hit else "not reached",
-                         _num(hit["seconds"], 1) if hit else "–", f"{hit['loss']:.5g}" if hit else "–",
-                         _num(textbook.get(key), 3) + " of the textbook time" if hit else "–"])
     ratio = c.get("ratio")
     verdict = _verdict(ratio is not None and ratio <= TARGETS["gatys_time_ratio"])
     return (f"{c['size'][0]}x{c['size'][1]} px, VGG {c['vgg']}, content {', '.join(c['layers']['content'])}, style "
