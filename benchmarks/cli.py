@@ -434,7 +434,6 @@ def main(argv: list[str] | None = None) -> int:
                               "quick": a.quick, "budget_s": a.budget, "rrdb_tiles": a.rrdb_tiles,
                               "allocator": a.allocator,
                               "cpu": cpu_description(), "loadavg_start": loadavg(),
-                              "engine_present": (REPO / "ml_models" / "engine.py").is_file(),
                               "targets": TARGETS}}
     try:
         weights_dir = a.weights_dir or tmp / "weights"

@@ -7,12 +7,12 @@ in the process and peak RSS belongs to that job alone.
 
 from __future__ import annotations
 
-import importlib
 import statistics
 import time
 from pathlib import Path
 
 from benchmarks.common import DEFAULT_STYLE, encode_png, load_photo, load_style, peak_rss_mb, rss_mb
+from ml_models import engine
 from ml_models.api import JobRequest
 from ml_models.settings import EngineSettings
 
@@ -26,16 +26,6 @@ JOBS: dict[str, tuple[str, str | None]] = {
     "rrdb": ("upscale", "general"),  # RealESRGAN_x4plus is the first "general" alternative
     "srvgg": ("upscale", "anime"),  # realesr-animevideov3 where the anime RRDB file is absent
 }
-
-
-def engine_module():
-    """``ml_models.engine`` or None while it does not exist (other errors propagate)."""
-    try:
-        return importlib.import_module("ml_models.engine")
-    except ModuleNotFoundError as exc:
-        if exc.name != "ml_models.engine":
-            raise
-        return None
 
 
 def settings_for(weights_dir: Path) -> EngineSettings:
@@ -58,9 +48,6 @@ def _summary(result) -> dict:
 def timed_jobs(weights_dir: Path, family: str, photo: str, size: int, repeat: int, preload: bool,
                options: dict | None = None, budget_s: float = 1e9) -> dict:
     """First job after process start, then up to ``repeat`` warm jobs (median); peak RSS of the whole process."""
-    engine = engine_module()
-    if engine is None:
-        return {"skipped": "ml_models/engine.py does not exist yet"}
     settings = settings_for(weights_dir)
     request = request_for(family, photo, size, options)
     rss_start = rss_mb()
@@ -93,58 +80,13 @@ def timed_jobs(weights_dir: Path, family: str, photo: str, size: int, repeat: in
 
 
 def worker_with_all_models(weights_dir: Path, families: list[str]) -> dict:
-    """RSS of a worker-like process before and after loading every requested model family.
-
-    Through ``engine.preload`` (the engine's per-process cache) when the engine exists, else through the loaders
-    directly (``ml_models.device.prepare`` applied, as the engine would), which is stated in the result.
-    """
+    """RSS of a worker-like process before and after ``engine.preload`` of every requested model family."""
     import torch  # noqa: F401 - the worker imports it before anything is loaded
 
     before = rss_mb()
-    engine = engine_module()
-    settings = settings_for(weights_dir)
-    started = time.perf_counter()
     model_ids = list(dict.fromkeys(JOBS[f][0] for f in families))
-    if engine is not None:
-        engine.preload(model_ids, settings)
-        how = f"engine.preload({model_ids})"
-        keep = None
-    else:
-        keep = _load_directly(weights_dir, families)
-        how = "loaders directly (engine absent): " + ", ".join(keep)
+    started = time.perf_counter()
+    engine.preload(model_ids, settings_for(weights_dir))
     load_s = time.perf_counter() - started
-    after = rss_mb()
-    return {"how": how, "models": model_ids, "rss_after_import_mb": before, "rss_loaded_mb": after,
-            "peak_rss_mb": peak_rss_mb(), "load_s": load_s, "weights_dir_files": _listing(weights_dir)}
-
-
-def _listing(weights_dir: Path) -> dict[str, int]:
-    root = Path(weights_dir)
-    return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def _load_directly(weights_dir: Path, families: list[str]) -> dict:
-    from benchmarks.cases import CPU
-    from ml_models import device
-    from ml_models.adain import AdaIN
-    from ml_models.cyclegan import load_cyclegan
-    from ml_models.johnson import load_transformer_net
-    from ml_models.microast import MicroAST
-    from ml_models.superres import load_sr_network
-    from ml_models.vgg import VGG19
-
-    w = Path(weights_dir)
-    loaders = {
-        "microast": lambda: [MicroAST.load(*(w / f"microast/{p}_iter_160000.pth.tar" for p in
-                                             ("content_encoder", "style_encoder", "modulator", "decoder")))],
-        "adain": lambda: [AdaIN.load(w / "adain/vgg_normalised.pth", w / "adain/decoder.pth")],
-        "gatys": lambda: [VGG19.load(w / "vgg19/vgg19-features.pth")],
-        "johnson": lambda: [load_transformer_net(p) for p in sorted((w / "johnson").glob("*.pth"))],
-        "cyclegan": lambda: [load_cyclegan(p) for p in sorted((w / "cyclegan").glob("*.pth"))],
-        "rrdb": lambda: [load_sr_network(w / "esrgan/RealESRGAN_x4plus.pth")[0]],
-        "srvgg": lambda: [load_sr_network(w / "esrgan/realesr-animevideov3.pth")[0]],
-    }
-    loaded = {}
-    for family in families:
-        loaded[family] = [device.prepare(net, CPU) for net in loaders[family]()]
-    return loaded
+    return {"how": f"engine.preload({model_ids})", "models": model_ids, "rss_after_import_mb": before,
+            "rss_loaded_mb": rss_mb(), "peak_rss_mb": peak_rss_mb(), "load_s": load_s}
