@@ -16,7 +16,6 @@ SHARED = REPO.parent / "shared"
 SHARED_WEIGHTS = SHARED / "weights"
 CONTENT_DIR = SHARED / "images" / "content"
 STYLE_DIR = SHARED / "images" / "style"
-SIGNATURES = SHARED_WEIGHTS / "signatures"
 DEFAULT_JSON = REPO / "benchmarks" / "results" / "latest.json"
 
 DEFAULT_PHOTO = "lion.jpg"  # square 1654 px: a size S gives S x S, the most pixels a long side of S allows
