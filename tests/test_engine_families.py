@@ -155,3 +155,24 @@ def test_stylise_frames_encodes_the_style_once_and_matches_run(microast_weights:
     single = engine.run(JobRequest("microast", png_bytes(frames[1]), styles=[style], options=options,
                                    output_format="png"), settings)
     assert np.array_equal(decode_result(single), out[1])
+
+
+def test_stylise_frames_encodes_adain_styles_once(tmp_path: Path, monkeypatch) -> None:
+    from ml_models.adain import AdaIN, AdaINDecoder, AdaINEncoder
+
+    (tmp_path / "adain").mkdir()
+    torch.manual_seed(0)
+    torch.save(AdaINEncoder().state_dict(), tmp_path / "adain" / "vgg_normalised.pth")
+    torch.save(AdaINDecoder().state_dict(), tmp_path / "adain" / "decoder.pth")
+    settings = EngineSettings(weights_dir=tmp_path, device="cpu")
+    encoded = []
+    original = AdaIN.encode_styles
+    monkeypatch.setattr(AdaIN, "encode_styles", lambda self, s: encoded.append(len(s)) or original(self, s))
+    styles = [png_bytes(_photo(32, 32, 7)), png_bytes(_photo(24, 40, 8))]
+    request = JobRequest("adain", b"", styles=styles, style_weights=[3, 1], options={"strength": 0.6})
+    frames = [_photo(24, 32, seed) for seed in range(3)]
+    out = list(engine.stylise_frames(request, frames, settings))
+    assert len(out) == 3 and encoded == [2]  # both styles, once for the whole sequence
+    single = engine.run(JobRequest("adain", png_bytes(frames[2]), styles=styles, style_weights=[3, 1],
+                                   options={"strength": 0.6}, output_format="png"), settings)
+    assert np.array_equal(decode_result(single), out[2])
