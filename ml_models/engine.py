@@ -301,15 +301,17 @@ def run(request: JobRequest, settings: EngineSettings | None = None, progress: P
     paths = registry.resolve_weights(spec.id, request.preset, settings.weights_dir)
     max_side = _max_side(spec, options, override)
 
-    decoded = images.decode(request.content, max_pixels=settings.max_input_pixels)
-    style_rgbs = [images.decode(s, max_pixels=settings.max_input_pixels).rgb for s in request.styles]
+    decoded = images.decode(request.content, max_pixels=settings.max_input_pixels, max_side=max_side)
+    style_rgbs = [images.decode(s, max_pixels=settings.max_input_pixels, max_side=max(max_side, STYLE_SIDE)).rgb
+                  for s in request.styles]
     ctx = _context(settings)
     _for_model(ctx, spec)
     family = spec.family
 
     rgb = images.fit(decoded.rgb, max_side)
-    if max(rgb.shape[:2]) < max(decoded.rgb.shape[:2]):
-        ctx.notes.append(f"resized from {decoded.width}x{decoded.height} to {rgb.shape[1]}x{rgb.shape[0]}")
+    source_w, source_h = decoded.source_size or (decoded.width, decoded.height)
+    if max(rgb.shape[:2]) < max(source_w, source_h):
+        ctx.notes.append(f"resized from {source_w}x{source_h} to {rgb.shape[1]}x{rgb.shape[0]}")
     if family == "superres":
         net, scale = _network(family, paths, ctx.device, ctx.dtype, ctx.channels_last)
         limit = max(1, settings.max_output_side // scale)
