@@ -9,10 +9,10 @@ its message stays unacknowledged and Redis hands it to a worker again once the t
 run more than once, each delivery is counted in Redis (``max_attempts``, so an input that crashes every worker fails
 as ``worker_died`` instead of looping) and a finished task is marked so a stale redelivery is dropped.
 
-Serialization is pickle, on purpose: the payloads are our own ``JobRequest``/``JobResult`` dataclasses with raw image
-bytes (JSON would need base64, a third larger, for every photo and result) and typed ``EngineError``s whose class and
-details must reach the bot intact. Pickle is only safe with a broker nobody else can write to: use a private,
-password-protected Redis (TLS ``rediss://`` on Heroku).
+Serialization is JSON only, on both sides (``accept_content=["json"]``): a message or result in pickle is refused,
+never unpickled, so whoever can write to the Redis cannot run code on the workers or on the bot. Images travel as raw
+bytes under their own Redis keys (``jobs.wire``). TLS (``rediss://``) verifies the server's certificate by default;
+``REDIS_CA_CERT`` names the provider's CA file, and ``REDIS_SSL_CERT_REQS=none`` is the operator's explicit choice.
 
 Cancellation: ``revoke(terminate=True)`` cannot interrupt the solo pool, so the bot sets a Redis key that the task's
 ``cancelled`` callback polls at step and tile boundaries. Time limits are enforced here too (Celery's own need a pool
@@ -34,9 +34,9 @@ from celery import Celery, Task, signals
 from celery.exceptions import Ignore
 
 from ml_models import allocator, errors, registry
-from ml_models.api import JobRequest
 from ml_models.settings import EngineSettings
 
+from . import wire
 from .job import InternalError, JobTimeout, WorkerDied
 from .runner import Runner, limit_threads, load_runner, preload_models
 from .settings import JobSettings, plan_workers
@@ -56,12 +56,32 @@ def key(kind: str, job_id: str) -> str:
     return f"{KEY_PREFIX}:{kind}:{job_id}"
 
 
-def ssl_options(redis_url: str | None, cert_reqs: str = "required") -> dict[str, Any] | None:
-    """TLS options for ``rediss://`` URLs. Heroku Redis uses self-signed certificates: REDIS_SSL_CERT_REQS=none."""
-    if not redis_url or not redis_url.startswith("rediss://") or "ssl_cert_reqs" in redis_url:
+def ssl_options(redis_url: str | None, cert_reqs: str = "required", ca_cert: str | None = None
+                ) -> dict[str, Any] | None:
+    """TLS options for ``rediss://`` URLs: the certificate is verified unless ``cert_reqs`` (REDIS_SSL_CERT_REQS) is
+    ``none``, the operator's explicit choice, which is logged as a warning.
+
+    ``ca_cert`` (REDIS_CA_CERT) is the path of the provider's CA certificate (Heroku Redis and others sign with their
+    own CA).
+    """
+    if not redis_url or not redis_url.startswith("rediss://"):
         return None
-    reqs = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(cert_reqs, ssl.CERT_REQUIRED)
-    return {"ssl_cert_reqs": reqs}
+    if "ssl_cert_reqs=none" in redis_url.lower().replace("cert_none", "none"):
+        log.warning("REDIS_URL turns TLS certificate checks off: anyone between this process and Redis can read and "
+                    "change the jobs")
+    if "ssl_cert_reqs" in redis_url:
+        return None
+    reqs = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(cert_reqs.strip().lower(), ssl.CERT_REQUIRED)
+    options: dict[str, Any] = {"ssl_cert_reqs": reqs}
+    if reqs == ssl.CERT_NONE:
+        log.warning("REDIS_SSL_CERT_REQS=none: the Redis server's TLS certificate is not checked, so anyone between "
+                    "this process and Redis can read and change the jobs; set REDIS_CA_CERT to the provider's CA "
+                    "instead")
+    if ca_cert:
+        if not os.path.isfile(ca_cert):
+            raise ValueError(f"REDIS_CA_CERT={ca_cert} is not a readable file")
+        options["ssl_ca_certs"] = ca_cert
+    return options
 
 
 def configure(app: Celery, settings: JobSettings) -> Celery:
@@ -72,7 +92,7 @@ def configure(app: Celery, settings: JobSettings) -> Celery:
         "unacked_restore_interval": max(1, min(10, visibility // 5)),
         "unacked_restore_throttle": 1,
     }
-    tls = ssl_options(settings.redis_url, settings.redis_ssl_cert_reqs)
+    tls = ssl_options(settings.redis_url, settings.redis_ssl_cert_reqs, settings.redis_ca_cert)
     app.conf.update(
         broker_url=settings.redis_url,
         result_backend=settings.redis_url,
@@ -81,9 +101,10 @@ def configure(app: Celery, settings: JobSettings) -> Celery:
         broker_transport_options=transport,
         result_backend_transport_options={"retry_policy": {"timeout": 5.0}},
         broker_connection_retry_on_startup=True,
-        task_serializer="pickle",
-        result_serializer="pickle",
-        accept_content=["pickle", "json"],
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],  # pickle from the broker would run its writer's code here
+        result_accept_content=["json"],
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_track_started=False,  # the task reports STARTED itself, after its duplicate checks
@@ -128,8 +149,8 @@ def worker_state() -> _WorkerState:
             limit_threads(plan.threads)
             engine = plan.engines[0]
             preload_models(preload, settings.preload, engine)
-            client = redis.Redis.from_url(settings.redis_url,
-                                           **(ssl_options(settings.redis_url, settings.redis_ssl_cert_reqs) or {}))
+            tls = ssl_options(settings.redis_url, settings.redis_ssl_cert_reqs, settings.redis_ca_cert)
+            client = redis.Redis.from_url(settings.redis_url, **(tls or {}))
             _state = _WorkerState(settings, engine, runner, client)
             log.info("celery worker ready: runner %s on %s with %d thread(s)", settings.runner, engine.device,
                      plan.threads)
@@ -142,12 +163,12 @@ class JobTask(Task):
 
     def after_return(self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         # The result is stored by now: a redelivery of this message (worker killed before the ack) is dropped.
-        if isinstance(retval, tuple):
-            worker_state().redis.set(key("final", task_id), retval[0], ex=MARK_TTL_S)
+        if isinstance(retval, dict) and "status" in retval:
+            worker_state().redis.set(key("final", task_id), retval["status"], ex=MARK_TTL_S)
 
 
-def execute(task: Task, job_id: str, request: JobRequest) -> tuple:
-    """Run one delivery of a job; returns ``("done", JobResult)``, ``("failed", EngineError)`` or ``("cancelled",)``."""
+def execute(task: Task, job_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Run one delivery of a job; returns a ``jobs.wire`` outcome (done with the image stored, failed, cancelled)."""
     state = worker_state()
     r, settings = state.redis, state.settings
     if r.exists(key("final", job_id)):
@@ -155,16 +176,20 @@ def execute(task: Task, job_id: str, request: JobRequest) -> tuple:
     attempts = r.incr(key("attempts", job_id))
     r.expire(key("attempts", job_id), MARK_TTL_S)
     if attempts > settings.max_attempts:
-        return ("failed", WorkerDied(message=f"workers died {attempts - 1} times running this job; giving up",
-                                     attempts=attempts - 1))
+        return wire.failed(WorkerDied(message=f"workers died {attempts - 1} times running this job; giving up",
+                                      attempts=attempts - 1))
     if r.exists(key("cancel", job_id)):
-        return ("cancelled",)
+        return wire.CANCELLED
+    try:
+        request = wire.get_request(r, job_id, data)
+    except (ValueError, KeyError, TypeError) as exc:
+        return wire.failed(InternalError(message=f"cannot read the job: {exc}"))
     task.update_state(state="STARTED", meta={"attempt": attempts, "pid": os.getpid()})
 
     spec = registry.MODELS.get(request.model)
     limit = (spec.timeout_s if spec else 600.0) * settings.timeout_scale
     finished, timed_out = threading.Event(), threading.Event()
-    outcome_holder: list[tuple] = []
+    outcome_holder: list[dict[str, Any]] = []
 
     def watchdog() -> None:
         if finished.wait(limit):
@@ -173,7 +198,7 @@ def execute(task: Task, job_id: str, request: JobRequest) -> tuple:
         if finished.wait(TIMEOUT_GRACE_S):
             return
         log.error("job %s ignores its time limit; storing the timeout and restarting the worker", job_id)
-        outcome = ("failed", JobTimeout(message=f"the job ran longer than {limit:.0f} s and was stopped"))
+        outcome = wire.failed(JobTimeout(message=f"the job ran longer than {limit:.0f} s and was stopped"))
         task.backend.store_result(job_id, outcome, "SUCCESS")
         r.set(key("final", job_id), "failed", ex=MARK_TTL_S)
         os._exit(70)  # the supervisor (systemd, a container restart policy, ...) starts a fresh worker
@@ -200,17 +225,17 @@ def execute(task: Task, job_id: str, request: JobRequest) -> tuple:
         result = state.runner(request, state.engine, progress, cancelled)
     except errors.Cancelled as exc:
         if timed_out.is_set():
-            outcome_holder.append(("failed", JobTimeout(message=f"the job ran longer than {limit:.0f} s and was "
-                                                        "stopped", limit_s=limit)))
+            outcome_holder.append(wire.failed(JobTimeout(message=f"the job ran longer than {limit:.0f} s and was "
+                                                             "stopped", limit_s=limit)))
         else:
-            outcome_holder.append(("cancelled",) if last["cancelled"] else ("failed", exc))
+            outcome_holder.append(wire.CANCELLED if last["cancelled"] else wire.failed(exc))
     except errors.EngineError as exc:
-        outcome_holder.append(("failed", exc))
+        outcome_holder.append(wire.failed(exc))
     except Exception as exc:
         log.exception("job %s failed unexpectedly", job_id)
-        outcome_holder.append(("failed", InternalError(message=f"{type(exc).__name__}: {exc}")))
+        outcome_holder.append(wire.failed(InternalError(message=f"{type(exc).__name__}: {exc}")))
     else:
-        outcome_holder.append(("done", result))
+        outcome_holder.append(wire.done(r, job_id, result))
     finally:
         finished.set()
         allocator.release_freed_memory()  # the job's freed memory back to the OS (see ml_models.allocator)
@@ -222,7 +247,7 @@ app = make_app(app_settings)
 
 
 @app.task(name=TASK_NAME, bind=True, base=JobTask)
-def run_job(self: Task, job_id: str, request: JobRequest) -> tuple:
+def run_job(self: Task, job_id: str, request: dict[str, Any]) -> dict[str, Any]:
     return execute(self, job_id, request)
 
 

@@ -36,7 +36,8 @@ class JobSettings:
     preload: tuple[str, ...] = ()  # model ids loaded at worker start
     data_dir: Path = Path("data")  # SQLite journal lives here
     redis_url: str | None = None
-    redis_ssl_cert_reqs: str = "required"  # for rediss://: none for Heroku Redis's self-signed certificate
+    redis_ssl_cert_reqs: str = "required"  # for rediss://: none turns certificate checks off (logged as a warning)
+    redis_ca_cert: str | None = None  # for rediss://: the provider's CA certificate file
     celery_queue: str = "styles"
     runner: str = DEFAULT_RUNNER  # dotted path, importable in the worker
     timeout_scale: float = 1.0  # multiplies registry ModelSpec.timeout_s
@@ -62,6 +63,7 @@ class JobSettings:
             data_dir=env.path("DATA_DIR", Path("data")),
             redis_url=env.url("REDIS_URL", ("redis", "rediss", "unix")),
             redis_ssl_cert_reqs=env.choice("REDIS_SSL_CERT_REQS", "required", ("required", "optional", "none")),
+            redis_ca_cert=env.text("REDIS_CA_CERT") or None,
             celery_queue=env.text("CELERY_QUEUE", "styles"),
             runner=_runner(env),
             timeout_scale=env.number("JOB_TIMEOUT_SCALE", 1.0, 0.001, 1000.0),
