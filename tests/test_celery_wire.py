@@ -1,0 +1,106 @@
+"""Nothing from the broker is unpickled: Celery carries JSON, images travel under their own Redis keys.
+
+A real redis-server and a real ``celery worker`` (fixtures from ``tests.test_celery``). A pickled task whose payload
+would create a marker directory when unpickled is put on the worker's queue, and a pickled record in the result
+backend is read by the bot's app: neither is unpickled, and a JSON job still goes through end to end.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+
+import pytest
+import redis
+from celery import Celery
+
+from jobs import Done, make_executor, wire
+from jobs.celery_app import TASK_NAME, make_app
+from ml_models.api import JobRequest, JobResult
+from ml_models.errors import BadRequest, EngineError, error_from_json
+from tests.test_celery import (  # noqa: F401 - fixtures
+    _png,
+    collect,
+    executor_settings,
+    make_job,
+    queue_name,
+    redis_url,
+    workers,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class _Evil:
+    """Unpickling this creates ``marker``: the proof that something was unpickled."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+async def test_pickled_task_is_refused_and_json_jobs_round_trip(redis_url, workers, queue_name, tmp_path):  # noqa: F811
+    worker, _ = workers.start()
+    marker = tmp_path / "unpickled"
+    attacker = Celery("attacker", broker=redis_url, set_as_current=False)
+    attacker.conf.update(task_serializer="pickle", accept_content=["pickle"])
+    attacker.send_task(TASK_NAME, args=("evil-job", _Evil(marker)), queue=queue_name, serializer="pickle")
+    attacker.close()
+
+    executor = make_executor(executor_settings(redis_url, queue_name, tmp_path))
+    await executor.start()
+    try:
+        job = make_job(1, steps=2, step_s=0.01)
+        job.request.styles = [b"style-bytes"]
+        job.request.style_weights = [1.0]
+        events = await collect(await executor.submit(job), 20)
+    finally:
+        await executor.stop()
+    assert isinstance(events[-1], Done), events[-1]
+    assert events[-1].result.image == b"sleepy:" + _png()[:8] and events[-1].result.info["pid"] == worker.pid
+    log = (tmp_path / "worker0.log").read_text()
+    assert "untrusted content of type pickle" in log, log[-2000:]
+    assert not marker.exists()
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 5
+    while client.exists(wire.blob_key(job.id, "in"), wire.blob_key(job.id, "out")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not client.exists(wire.blob_key(job.id, "in"), wire.blob_key(job.id, "out"))  # images deleted
+
+
+def test_pickled_result_in_the_backend_is_not_unpickled(redis_url, tmp_path):  # noqa: F811
+    marker = tmp_path / "unpickled"
+    app = make_app(executor_settings(redis_url, "q", tmp_path))
+    client = redis.Redis.from_url(redis_url)
+    client.set("celery-task-meta-evil", pickle.dumps({"status": "SUCCESS", "result": _Evil(marker)}))
+    with pytest.raises(Exception):  # noqa: B017 - whatever the JSON decoder says, it must not unpickle
+        app.backend.get_task_meta("evil")
+    assert not marker.exists()
+    app.close()
+
+
+def test_blobs_carry_the_images_with_a_ttl(redis_url):  # noqa: F811
+    client = redis.Redis.from_url(redis_url)
+    request = JobRequest("adain", b"\x00content\xff", styles=[b"s0", b"s1"], style_weights=[0.3, 0.7],
+                         options={"strength": 0.5}, output_format="png")
+    data = wire.put_request(client, "j1", request)
+    assert 0 < client.ttl(wire.blob_key("j1", "in")) <= wire.BLOB_TTL_S
+    assert b"content" not in repr(data).encode()
+    assert wire.get_request(client, "j1", data) == request
+    outcome = wire.done(client, "j1", JobResult(b"\x89PNG...", "image/png", 4, 3, 1.5, {"pid": 7}))
+    assert wire.read_outcome(client, "j1", outcome) == ("done", JobResult(b"\x89PNG...", "image/png", 4, 3, 1.5,
+                                                                          {"pid": 7}))
+    wire.forget(client, "j1")
+    assert wire.read_outcome(client, "j1", outcome)[0] == "invalid"
+    with pytest.raises(ValueError):
+        wire.get_request(client, "j1", data)
+
+
+def test_errors_come_back_as_their_own_class_and_never_as_an_arbitrary_one():
+    back = error_from_json(BadRequest(message="no", option="mode").to_json())
+    assert type(back) is BadRequest and back.code == "bad_request" and back.details == {"option": "mode"}
+    forged = error_from_json({"error": "Popen", "code": "x", "message": "m", "details": {}})
+    assert type(forged) is EngineError and forged.code == "x"
