@@ -18,12 +18,9 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
-_WRAP = ("import atexit, os, runpy, sys\n"
-         "def hwm():\n"
-         "    line = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
-         "    open(os.environ['PEAK_FILE'], 'w').write(line.split()[1])\n"
-         "atexit.register(hwm)\nsys.argv = ['ml_models'] + sys.argv[1:]\n"
-         "runpy.run_module('ml_models', run_name='__main__')\n")
+_WRAP = ("import atexit, os, runpy, sys\natexit.register(lambda: open(os.environ['PEAK_FILE'], 'w').write(next(\n"
+         "    l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]))\n"
+         "sys.argv = ['ml_models'] + sys.argv[1:]\nrunpy.run_module('ml_models', run_name='__main__')\n")
 
 
 def _photo(side: int, rng: np.random.Generator) -> np.ndarray:
@@ -45,11 +42,9 @@ def make_inputs(folder: Path) -> dict[str, Path]:
                  {"compression": "tiff_deflate"}),
              "6000 px RGBA PNG": ("rgba.png", Image.fromarray(np.dstack(
                  [_photo(big, rng), np.full((big, big), 200, np.uint8)])), {"compress_level": 1})}
-    out = {}
-    for label, (name, im, opts) in files.items():
+    for name, im, opts in files.values():
         im.save(folder / name, **opts)
-        out[label] = folder / name
-    return out
+    return {label: folder / name for label, (name, _, _) in files.items()}
 
 
 def peak_mb(content: Path, weights_dir: Path, folder: Path, repo: Path) -> float:
