@@ -145,7 +145,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             state = {True: "verified", False: "MISMATCH", None: "present"}[row.verified]
         approx = "~" if row.approx_size and not row.present else ""
         size = _size(row.size if row.present else row.expected_size) + approx
-        print(f"  {state:<24} {size:>11}  {row.path}")
+        print(f"  {state:<24} {row.trust:<10} {size:>11}  {row.path}")
+    if not weights.verification_on():
+        print("\nWEIGHTS_VERIFY=off: files without a published checksum are not checked against the lock")
     return 0
 
 

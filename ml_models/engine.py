@@ -30,6 +30,7 @@ from ml_models.api import CancelledFn, JobRequest, JobResult, ProgressFn
 from ml_models.errors import BadRequest, Cancelled, TooLarge
 from ml_models.settings import EngineSettings
 from ml_models.tiling import tiled_rows
+from ml_models.weights import check_load as check_weight_files
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +300,7 @@ def run(request: JobRequest, settings: EngineSettings | None = None, progress: P
     options = spec.validate_options(raw_options)
     weights = _style_weights(request, spec)
     paths = registry.resolve_weights(spec.id, request.preset, settings.weights_dir)
+    check_weight_files(paths, settings.weights_dir)  # pinned sha256 or the first use's, in the lock
     max_side = _max_side(spec, options, override)
 
     decoded = images.decode(request.content, max_pixels=settings.max_input_pixels, max_side=max_side)
