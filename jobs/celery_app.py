@@ -40,6 +40,7 @@ from . import wire
 from .job import InternalError, JobTimeout, WorkerDied
 from .runner import Runner, limit_threads, load_runner, preload_models
 from .settings import JobSettings, plan_workers
+from .worker import limit_memory, out_of_memory, too_large
 
 log = logging.getLogger("jobs.celery")
 
@@ -144,6 +145,7 @@ def worker_state() -> _WorkerState:
 
             settings = JobSettings.from_env()
             plan = plan_workers(replace(settings, workers=1))
+            limit_memory(plan.memory_mb)  # WORKER_MEMORY_MB: a job that does not fit fails as too_large
             limit_threads(plan.threads)
             runner, preload = load_runner(settings.runner)
             limit_threads(plan.threads)
@@ -232,8 +234,13 @@ def execute(task: Task, job_id: str, data: dict[str, Any]) -> dict[str, Any]:
     except errors.EngineError as exc:
         outcome_holder.append(wire.failed(exc))
     except Exception as exc:
-        log.exception("job %s failed unexpectedly", job_id)
-        outcome_holder.append(wire.failed(InternalError(message=f"{type(exc).__name__}: {exc}")))
+        if out_of_memory(exc):
+            del exc  # its traceback holds the frames that hold the memory
+            log.warning("job %s did not fit in the worker's memory", job_id)
+            outcome_holder.append(wire.failed(too_large(plan_workers(replace(settings, workers=1)).memory_mb)))
+        else:
+            log.exception("job %s failed unexpectedly", job_id)
+            outcome_holder.append(wire.failed(InternalError(message=f"{type(exc).__name__}: {exc}")))
     else:
         outcome_holder.append(wire.done(r, job_id, result))
     finally:

@@ -47,6 +47,7 @@ class JobSettings:
     visibility_timeout: int = 3600  # Celery/Redis: an unacknowledged task is delivered again after this many seconds
     max_attempts: int = 3  # Celery: deliveries of one task before it fails as worker_died (a poison input)
     poll_interval: float = 0.3  # Celery: seconds between result backend polls on the bot side
+    worker_memory_mb: int = -1  # address space (RLIMIT_DATA) per worker; -1: machine memory / workers, 0: no limit
 
     @classmethod
     def from_env(cls, env: Env | Mapping[str, str] | None = None) -> JobSettings:
@@ -72,6 +73,7 @@ class JobSettings:
             visibility_timeout=env.integer("CELERY_VISIBILITY_TIMEOUT", 3600, 1, 7 * 24 * 3600),
             max_attempts=env.integer("CELERY_MAX_ATTEMPTS", 3, 1, 100),
             poll_interval=env.number("CELERY_POLL_INTERVAL", 0.3, 0.01, 60.0),
+            worker_memory_mb=env.integer("WORKER_MEMORY_MB", -1, -1, 1 << 30),
         )
 
 
@@ -127,6 +129,38 @@ class WorkerPlan:
 
     engines: tuple[EngineSettings, ...]
     threads: int
+    memory_mb: int | None = None  # each worker's memory limit (None: none)
+
+
+MEMORY_RESERVE_MB = 300
+"""Left to the bot process and the system when the worker limit is derived from the machine's memory."""
+
+
+def machine_memory_mb() -> int | None:
+    """The memory this machine (or its cgroup: a container, a Heroku dyno) may use, in MiB."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 1 << 60:
+            return int(text) >> 20
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") >> 20
+    except (ValueError, OSError):
+        return None
+
+
+def worker_memory_mb(settings: JobSettings, workers: int, uses_cuda: bool = False,
+                     total_mb: int | None = None) -> int | None:
+    """WORKER_MEMORY_MB, or by default (CPU workers only: a CUDA runtime reserves address space freely) the
+    machine's memory less a reserve for the bot, shared by the workers; None means no limit."""
+    if settings.worker_memory_mb >= 0:
+        return settings.worker_memory_mb or None
+    if uses_cuda:
+        return None
+    total_mb = machine_memory_mb() if total_mb is None else total_mb
+    return max(512, (total_mb - MEMORY_RESERVE_MB) // max(1, workers)) if total_mb else None
 
 
 def plan_workers(settings: JobSettings, gpus: int | None = None, cores: int | None = None) -> WorkerPlan:
@@ -145,4 +179,4 @@ def plan_workers(settings: JobSettings, gpus: int | None = None, cores: int | No
     for i in range(workers):
         worker_device = f"cuda:{i % gpus}" if uses_cuda and gpus > 0 else device
         engines.append(replace(settings.engine, device=worker_device, torch_threads=threads))
-    return WorkerPlan(tuple(engines), threads)
+    return WorkerPlan(tuple(engines), threads, worker_memory_mb(settings, workers, uses_cuda))
