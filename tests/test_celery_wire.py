@@ -104,3 +104,26 @@ def test_errors_come_back_as_their_own_class_and_never_as_an_arbitrary_one():
     assert type(back) is BadRequest and back.code == "bad_request" and back.details == {"option": "mode"}
     forged = error_from_json({"error": "Popen", "code": "x", "message": "m", "details": {}})
     assert type(forged) is EngineError and forged.code == "x"
+
+
+def test_tls_is_verified_by_default_and_turning_it_off_is_logged(monkeypatch, tmp_path, caplog):
+    import ssl
+
+    from jobs.celery_app import ssl_options
+
+    monkeypatch.delenv("REDIS_SSL_CERT_REQS", raising=False)
+    monkeypatch.delenv("REDIS_CA_CERT", raising=False)
+    assert ssl_options("redis://h:1/0") is None
+    assert ssl_options("rediss://:pw@h:1/0") == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("REDIS_CA_CERT", str(ca))
+    assert ssl_options("rediss://h:1/0") == {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": str(ca)}
+    monkeypatch.setenv("REDIS_CA_CERT", str(tmp_path / "missing.pem"))
+    with pytest.raises(ValueError, match="REDIS_CA_CERT"):
+        ssl_options("rediss://h:1/0")
+    monkeypatch.delenv("REDIS_CA_CERT")
+    monkeypatch.setenv("REDIS_SSL_CERT_REQS", "none")
+    with caplog.at_level("WARNING", "jobs.celery"):
+        assert ssl_options("rediss://h:1/0") == {"ssl_cert_reqs": ssl.CERT_NONE}
+    assert "not checked" in caplog.text
