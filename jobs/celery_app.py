@@ -17,13 +17,15 @@ bytes under their own Redis keys (``jobs.wire``). TLS (``rediss://``) verifies t
 Cancellation: ``revoke(terminate=True)`` cannot interrupt the solo pool, so the bot sets a Redis key that the task's
 ``cancelled`` callback polls at step and tile boundaries. Time limits are enforced here too (Celery's own need a pool
 with child processes): past the model's limit the job is cancelled cooperatively, and if it does not stop within a
-grace period the outcome is stored and the worker exits, to be restarted by its supervisor.
+grace period the outcome is stored and the worker exits, to be restarted by its supervisor. A job that runs out of
+memory (``WORKER_MEMORY_MB``) fails as ``too_large`` and the worker then shuts down warmly to be restarted fresh.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import ssl
 import threading
 import time
@@ -130,6 +132,7 @@ class _WorkerState:
     engine: EngineSettings
     runner: Runner
     redis: Any
+    retire: bool = False  # a job ran out of memory: finish this task, then exit to be restarted fresh
 
 
 _state: _WorkerState | None = None
@@ -167,6 +170,9 @@ class JobTask(Task):
         # The result is stored by now: a redelivery of this message (worker killed before the ack) is dropped.
         if isinstance(retval, dict) and "status" in retval:
             worker_state().redis.set(key("final", task_id), retval["status"], ex=MARK_TTL_S)
+        if worker_state().retire:  # warm shutdown: this task is acknowledged first, then the supervisor restarts us
+            log.warning("worker exits after a job that ran out of memory; its supervisor starts a fresh one")
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def execute(task: Task, job_id: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -237,6 +243,7 @@ def execute(task: Task, job_id: str, data: dict[str, Any]) -> dict[str, Any]:
         if out_of_memory(exc):
             del exc  # its traceback holds the frames that hold the memory
             log.warning("job %s did not fit in the worker's memory", job_id)
+            state.retire = True
             outcome_holder.append(wire.failed(too_large(plan_workers(replace(settings, workers=1)).memory_mb)))
         else:
             log.exception("job %s failed unexpectedly", job_id)

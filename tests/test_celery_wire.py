@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from tests.test_celery are redefined as arguments
 """Nothing from the broker is unpickled: Celery carries JSON, images travel under their own Redis keys.
 
 A real redis-server and a real ``celery worker`` (fixtures from ``tests.test_celery``). A pickled task whose payload
@@ -15,7 +16,7 @@ import pytest
 import redis
 from celery import Celery
 
-from jobs import Done, make_executor, wire
+from jobs import Done, Failed, make_executor, wire
 from jobs.celery_app import TASK_NAME, make_app
 from ml_models.api import JobRequest, JobResult
 from ml_models.errors import BadRequest, EngineError, error_from_json
@@ -42,7 +43,7 @@ class _Evil:
         return (os.mkdir, (self.marker,))
 
 
-async def test_pickled_task_is_refused_and_json_jobs_round_trip(redis_url, workers, queue_name, tmp_path):  # noqa: F811
+async def test_pickled_task_is_refused_and_json_jobs_round_trip(redis_url, workers, queue_name, tmp_path):
     worker, _ = workers.start()
     marker = tmp_path / "unpickled"
     attacker = Celery("attacker", broker=redis_url, set_as_current=False)
@@ -71,7 +72,7 @@ async def test_pickled_task_is_refused_and_json_jobs_round_trip(redis_url, worke
     assert not client.exists(wire.blob_key(job.id, "in"), wire.blob_key(job.id, "out"))  # images deleted
 
 
-def test_pickled_result_in_the_backend_is_not_unpickled(redis_url, tmp_path):  # noqa: F811
+def test_pickled_result_in_the_backend_is_not_unpickled(redis_url, tmp_path):
     marker = tmp_path / "unpickled"
     app = make_app(executor_settings(redis_url, "q", tmp_path))
     client = redis.Redis.from_url(redis_url)
@@ -82,7 +83,7 @@ def test_pickled_result_in_the_backend_is_not_unpickled(redis_url, tmp_path):  #
     app.close()
 
 
-def test_blobs_carry_the_images_with_a_ttl(redis_url):  # noqa: F811
+def test_blobs_carry_the_images_with_a_ttl(redis_url):
     client = redis.Redis.from_url(redis_url)
     request = JobRequest("adain", b"\x00content\xff", styles=[b"s0", b"s1"], style_weights=[0.3, 0.7],
                          options={"strength": 0.5}, output_format="png")
@@ -127,3 +128,17 @@ def test_tls_is_verified_by_default_and_turning_it_off_is_logged(monkeypatch, tm
     with caplog.at_level("WARNING", "jobs.celery"):
         assert ssl_options("rediss://h:1/0") == {"ssl_cert_reqs": ssl.CERT_NONE}
     assert "not checked" in caplog.text
+
+
+async def test_celery_job_over_the_memory_limit_fails_as_too_large_and_the_worker_exits(
+        redis_url, workers, queue_name, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKER_MEMORY_MB", "400")
+    worker, _ = workers.start()
+    executor = make_executor(executor_settings(redis_url, queue_name, tmp_path))
+    await executor.start()
+    try:
+        events = await collect(await executor.submit(make_job(1, steps=1, hold_mb=600)), 20)
+    finally:
+        await executor.stop()
+    assert isinstance(events[-1], Failed) and events[-1].code == "too_large", events[-1]
+    assert worker.wait(20) == 0  # a warm shutdown after the acknowledged task; its supervisor restarts it
