@@ -145,9 +145,10 @@ def machine_memory_mb() -> int | None:
             continue
         if text.isdigit() and int(text) < 1 << 60:
             return int(text) >> 20
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") >> 20
-    except (ValueError, OSError):
+    try:  # no cgroup limit: the machine's RAM
+        meminfo = Path("/proc/meminfo").read_text().split()
+        return int(meminfo[meminfo.index("MemTotal:") + 1]) >> 10  # KiB
+    except (OSError, ValueError, IndexError):
         return None
 
 

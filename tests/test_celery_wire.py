@@ -16,7 +16,7 @@ import pytest
 import redis
 from celery import Celery
 
-from jobs import Done, Failed, make_executor, wire
+from jobs import Done, Failed, JobSettings, make_executor, wire
 from jobs.celery_app import TASK_NAME, make_app
 from ml_models.api import JobRequest, JobResult
 from ml_models.errors import BadRequest, EngineError, error_from_json
@@ -107,26 +107,22 @@ def test_errors_come_back_as_their_own_class_and_never_as_an_arbitrary_one():
     assert type(forged) is EngineError and forged.code == "x"
 
 
-def test_tls_is_verified_by_default_and_turning_it_off_is_logged(monkeypatch, tmp_path, caplog):
+def test_tls_is_verified_by_default_and_turning_it_off_is_logged(tmp_path, caplog):
     import ssl
 
     from jobs.celery_app import ssl_options
 
-    monkeypatch.delenv("REDIS_SSL_CERT_REQS", raising=False)
-    monkeypatch.delenv("REDIS_CA_CERT", raising=False)
     assert ssl_options("redis://h:1/0") is None
     assert ssl_options("rediss://:pw@h:1/0") == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
-    monkeypatch.setenv("REDIS_CA_CERT", str(ca))
-    assert ssl_options("rediss://h:1/0") == {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": str(ca)}
-    monkeypatch.setenv("REDIS_CA_CERT", str(tmp_path / "missing.pem"))
+    settings = JobSettings.from_env({"REDIS_URL": "rediss://h:1/0", "REDIS_CA_CERT": str(ca)})
+    assert ssl_options(settings.redis_url, settings.redis_ssl_cert_reqs, settings.redis_ca_cert) == {
+        "ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": str(ca)}
     with pytest.raises(ValueError, match="REDIS_CA_CERT"):
-        ssl_options("rediss://h:1/0")
-    monkeypatch.delenv("REDIS_CA_CERT")
-    monkeypatch.setenv("REDIS_SSL_CERT_REQS", "none")
+        ssl_options("rediss://h:1/0", "required", str(tmp_path / "missing.pem"))
     with caplog.at_level("WARNING", "jobs.celery"):
-        assert ssl_options("rediss://h:1/0") == {"ssl_cert_reqs": ssl.CERT_NONE}
+        assert ssl_options("rediss://h:1/0", "none") == {"ssl_cert_reqs": ssl.CERT_NONE}
     assert "not checked" in caplog.text
 
 
