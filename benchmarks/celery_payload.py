@@ -40,14 +40,11 @@ def child(variant: str, url: str) -> None:
         conn.SimpleQueue("bench").clear()
         Path("/proc/self/clear_refs").write_text("5")  # restart the peak here
         before, started = _hwm_mb(), time.perf_counter()
-        if variant == "keys":
-            args = ("job", wire.put_request(client, "job", request))
-        else:
-            args = ("job", {**request.to_json(), "content": base64.b64encode(request.content).decode()})
-        app.send_task(TASK_NAME, args=args, queue="bench")
-        message = conn.SimpleQueue("bench").get(timeout=30)
-        job_id, data = message.decode()[0]
         keys = variant == "keys"
+        data = (wire.put_request(client, "job", request) if keys
+                else {**request.to_json(), "content": base64.b64encode(request.content).decode()})
+        app.send_task(TASK_NAME, args=("job", data), queue="bench")
+        job_id, data = conn.SimpleQueue("bench").get(timeout=30).decode()[0]
         got = wire.get_request(client, job_id, data).content if keys else base64.b64decode(data["content"])
         seconds = time.perf_counter() - started
     assert got == request.content

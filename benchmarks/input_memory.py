@@ -30,8 +30,7 @@ def _photo(side: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_inputs(folder: Path) -> dict[str, Path]:
-    rng = np.random.default_rng(0)
-    big = 6000
+    rng, big = np.random.default_rng(0), 6000
     files = {"1024 px RGB JPEG (baseline)": ("base.jpg", Image.fromarray(_photo(1024, rng)), {"quality": 90}),
              "6000 px RGB JPEG": ("big.jpg", Image.fromarray(_photo(big, rng)), {"quality": 92}),
              "6000 px 16-bit grey PNG": ("grey16.png", Image.fromarray(
@@ -47,21 +46,23 @@ def make_inputs(folder: Path) -> dict[str, Path]:
     return {label: folder / name for label, (name, _, _) in files.items()}
 
 
-def peak_mb(content: Path, weights_dir: Path, folder: Path, repo: Path) -> float:
-    peak_file = folder / "peak"
-    env = {**os.environ, "PEAK_FILE": str(peak_file), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)}
-    subprocess.run([sys.executable, "-c", _WRAP, "run", "johnson", "--preset", "mosaic", "--content", str(content),
-                    "--out", str(folder / "out.jpg"), "--weights-dir", str(weights_dir), "--device", "cpu"],
-                   cwd=repo, env=env, check=True, capture_output=True)
-    return int(peak_file.read_text()) / 1024
+def peak_mb(content: Path, weights_dir: Path, folder: Path, repo: Path, runs: int = 3) -> float:
+    """The median over ``runs`` fresh processes: one job's peak moves by tens of MiB from run to run."""
+    env = {**os.environ, "PEAK_FILE": str(folder / "peak"), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)}
+    peaks = []
+    for _ in range(runs):
+        subprocess.run([sys.executable, "-c", _WRAP, "run", "johnson", "--preset", "mosaic", "--content", str(content),
+                        "--out", str(folder / "out.jpg"), "--weights-dir", str(weights_dir), "--device", "cpu"],
+                       cwd=repo, env=env, check=True, capture_output=True)
+        peaks.append(int((folder / "peak").read_text()) / 1024)
+    return sorted(peaks)[runs // 2]
 
 
 def main() -> None:
     weights_dir = Path(sys.argv[1] if len(sys.argv) > 1 else REPO.parent / "shared" / "weights")
     repos = [Path(r).resolve() for r in sys.argv[2:]] or [REPO]
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        inputs = make_inputs(folder)
+        folder, inputs = Path(tmp), make_inputs(Path(tmp))
         rows = [(label, path.stat().st_size / 1e6, [peak_mb(path, weights_dir, folder, r) for r in repos])
                 for label, path in inputs.items()]
     print(f"{'input':30} {'file MB':>8}" + "".join(f" {r.name + ' peak MiB':>22} {'delta':>6}" for r in repos))
