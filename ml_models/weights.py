@@ -135,10 +135,11 @@ def read_lock(weights_dir: Path) -> dict[str, Any]:
                                     "trusted again on first use)", path=str(path)) from None
 
 
-def _record(weights_dir: Path, entry: WeightFile, digest: str, size: int, origin: str) -> None:
-    """Add a file's first sha256 to the lock (read-modify-write under an flock: several workers may record)."""
+def _record(weights_dir: Path, entry: WeightFile, digest: str, size: int, origin: str, replace: bool = False) -> None:
+    """Add a file's first sha256 to the lock (read-modify-write under an flock: several workers may record);
+    ``replace`` overwrites an entry (a file this machine has just made again from a verified source)."""
     try:
-        _write_lock_entry(Path(weights_dir), entry, digest, size, origin)
+        _write_lock_entry(Path(weights_dir), entry, digest, size, origin, replace)
     except OSError as exc:  # a read-only weights volume: check only what is already locked
         log.warning("%s: cannot record its sha256 in %s (%s); it stays unverified", entry.path,
                     Path(weights_dir) / LOCK_NAME, exc)
@@ -147,12 +148,13 @@ def _record(weights_dir: Path, entry: WeightFile, digest: str, size: int, origin
                 Path(weights_dir) / LOCK_NAME)
 
 
-def _write_lock_entry(weights_dir: Path, entry: WeightFile, digest: str, size: int, origin: str) -> None:
+def _write_lock_entry(weights_dir: Path, entry: WeightFile, digest: str, size: int, origin: str,
+                      replace: bool) -> None:
     weights_dir.mkdir(parents=True, exist_ok=True)
     with open(weights_dir / (LOCK_NAME + ".lck"), "a") as guard:
         fcntl.flock(guard, fcntl.LOCK_EX)
         files = read_lock(weights_dir)
-        if entry.path in files:
+        if entry.path in files and not replace:
             return
         files[entry.path] = {"sha256": digest, "size": size, "origin": origin,
                              "first_seen": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -521,11 +523,9 @@ def _convert(entry: WeightFile, source: Path, dest: Path, weights_dir: Path) -> 
     except EngineError as exc:
         raise DownloadError(message=f"{entry.path}: conversion from {source.name} failed: {exc}",
                             path=entry.path) from None
-    problem = _problem(entry, dest, weights_dir, record_as=f"converted from {source.name}")
-    if problem:
-        dest.unlink(missing_ok=True)
-        raise DownloadError(message=f"{entry.path}: the converted file does not match ({problem}); it was deleted",
-                            path=entry.path)
+    if verification_on() and trust(entry) != "pinned":  # made here from a verified source: this is its first use
+        _record(weights_dir, entry, sha256_of(dest), dest.stat().st_size, f"converted from {source.name}",
+                replace=True)
 
 
 # --------------------------------------------------------------------------------------------------- status

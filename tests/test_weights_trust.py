@@ -91,3 +91,21 @@ def test_manifest_says_how_each_file_is_verified():
     assert by_path["esrgan/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth"]["verified_by"] == "sha256"
     assert by_path["cyclegan/style_monet.pth"]["verified_by"] == "lock"
     assert all(f["verified_by"] in ("sha256", "lock") for f in data["files"])
+
+
+def test_a_converted_file_is_locked_as_made_here_and_made_again_freely(server, monkeypatch, tmp_path):  # noqa: F811
+    from ml_models.registry import WeightFile
+
+    source = _serve(server, monkeypatch, "test/source.pth", _payload(5000), kind="archive")
+    derived = WeightFile("test/derived.pth", None, None, None, "converted", "MIT", derived_from=source.path)
+    monkeypatch.setitem(registry.MANIFEST, derived.path, derived)
+    outputs = [b"made by one torch", b"made by another torch"]
+    monkeypatch.setitem(weights._CONVERTERS, derived.path, lambda src, dst: dst.write_bytes(outputs.pop(0)))
+    _get(tmp_path, [derived.path])
+    lock = weights.read_lock(tmp_path / "w")
+    assert lock[derived.path]["sha256"] == hashlib.sha256(b"made by one torch").hexdigest()
+    (tmp_path / "w" / derived.path).unlink()
+    _get(tmp_path, [derived.path])  # a new conversion is from the pinned source: it replaces the entry
+    lock = weights.read_lock(tmp_path / "w")
+    assert lock[derived.path]["sha256"] == hashlib.sha256(b"made by another torch").hexdigest()
+    weights.check_load([tmp_path / "w" / derived.path], tmp_path / "w")
