@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import ssl
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -42,6 +41,7 @@ from . import wire
 from .job import InternalError, JobTimeout, WorkerDied
 from .runner import Runner, limit_threads, load_runner, preload_models
 from .settings import JobSettings, plan_workers
+from .wire import ssl_options
 from .worker import limit_memory, out_of_memory, too_large
 
 log = logging.getLogger("jobs.celery")
@@ -57,34 +57,6 @@ CANCEL_POLL_S = 0.5
 def key(kind: str, job_id: str) -> str:
     """Redis keys shared by the bot and the workers: ``cancel``, ``attempts`` and ``final``."""
     return f"{KEY_PREFIX}:{kind}:{job_id}"
-
-
-def ssl_options(redis_url: str | None, cert_reqs: str = "required", ca_cert: str | None = None
-                ) -> dict[str, Any] | None:
-    """TLS options for ``rediss://`` URLs: the certificate is verified unless ``cert_reqs`` (REDIS_SSL_CERT_REQS) is
-    ``none``, the operator's explicit choice, which is logged as a warning.
-
-    ``ca_cert`` (REDIS_CA_CERT) is the path of the provider's CA certificate (Heroku Redis and others sign with their
-    own CA).
-    """
-    if not redis_url or not redis_url.startswith("rediss://"):
-        return None
-    if "ssl_cert_reqs=none" in redis_url.lower().replace("cert_none", "none"):
-        log.warning("REDIS_URL turns TLS certificate checks off: anyone between this process and Redis can read and "
-                    "change the jobs")
-    if "ssl_cert_reqs" in redis_url:
-        return None
-    reqs = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(cert_reqs.strip().lower(), ssl.CERT_REQUIRED)
-    options: dict[str, Any] = {"ssl_cert_reqs": reqs}
-    if reqs == ssl.CERT_NONE:
-        log.warning("REDIS_SSL_CERT_REQS=none: the Redis server's TLS certificate is not checked, so anyone between "
-                    "this process and Redis can read and change the jobs; set REDIS_CA_CERT to the provider's CA "
-                    "instead")
-    if ca_cert:
-        if not os.path.isfile(ca_cert):
-            raise ValueError(f"REDIS_CA_CERT={ca_cert} is not a readable file")
-        options["ssl_ca_certs"] = ca_cert
-    return options
 
 
 def configure(app: Celery, settings: JobSettings) -> Celery:

@@ -22,12 +22,13 @@ from typing import Any
 from ml_models import errors
 
 from . import wire
-from .celery_app import KEY_PREFIX, MARK_TTL_S, TASK_NAME, key, make_app, ssl_options
+from .celery_app import KEY_PREFIX, MARK_TTL_S, TASK_NAME, key, make_app
 from .handle import JobHandle
 from .job import Cancelled, Done, InternalError, Job, JobTimeout, WorkerUnavailable
 from .queue import Entry
 from .scheduler import Scheduler
 from .settings import JobSettings
+from .wire import ssl_options
 
 log = logging.getLogger("jobs.celery")
 

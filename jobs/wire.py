@@ -5,15 +5,21 @@ on the bot that holds the token). The photos do not go inside the JSON: they are
 and direction, ``jobs:blob:<job id>:in`` (``content``, ``style0``...) and ``jobs:blob:<job id>:out`` (``image``), with
 a TTL so an abandoned job cannot leave them behind; base64 in the JSON measured several times slower and twice the
 memory for a 20 MiB photo (``benchmarks/celery_payload.py``). Outcomes are ``{"status": "done" | "failed" |
-"cancelled", ...}`` dicts.
+"cancelled", ...}`` dicts. ``ssl_options`` is the TLS policy of every Redis connection (Celery, the bot's client,
+the dialogue storage): the certificate is verified unless the operator says otherwise.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import ssl
 from typing import Any
 
 from ml_models.api import JobRequest, JobResult
 from ml_models.errors import EngineError, error_from_json
+
+log = logging.getLogger("jobs.celery")
 
 BLOB_TTL_S = 24 * 3600
 """How long images wait in Redis: a queued job's input must outlive the queue, a result the bot's next poll."""
@@ -83,3 +89,31 @@ def read_outcome(redis: Any, job_id: str, outcome: Any) -> tuple:
 def forget(redis: Any, job_id: str) -> None:
     """Delete both of a job's images (after delivery, or when it ended without a result)."""
     redis.delete(blob_key(job_id, "in"), blob_key(job_id, "out"))
+
+
+def ssl_options(redis_url: str | None, cert_reqs: str = "required", ca_cert: str | None = None
+                ) -> dict[str, Any] | None:
+    """TLS options for ``rediss://`` URLs: the certificate is verified unless ``cert_reqs`` (REDIS_SSL_CERT_REQS) is
+    ``none``, the operator's explicit choice, which is logged as a warning.
+
+    ``ca_cert`` (REDIS_CA_CERT) is the path of the provider's CA certificate (Heroku Redis and others sign with their
+    own CA).
+    """
+    if not redis_url or not redis_url.startswith("rediss://"):
+        return None
+    if "ssl_cert_reqs=none" in redis_url.lower().replace("cert_none", "none"):
+        log.warning("REDIS_URL turns TLS certificate checks off: anyone between this process and Redis can read and "
+                    "change the jobs")
+    if "ssl_cert_reqs" in redis_url:
+        return None
+    reqs = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(cert_reqs.strip().lower(), ssl.CERT_REQUIRED)
+    options: dict[str, Any] = {"ssl_cert_reqs": reqs}
+    if reqs == ssl.CERT_NONE:
+        log.warning("REDIS_SSL_CERT_REQS=none: the Redis server's TLS certificate is not checked, so anyone between "
+                    "this process and Redis can read and change the jobs; set REDIS_CA_CERT to the provider's CA "
+                    "instead")
+    if ca_cert:
+        if not os.path.isfile(ca_cert):
+            raise ValueError(f"REDIS_CA_CERT={ca_cert} is not a readable file")
+        options["ssl_ca_certs"] = ca_cert
+    return options

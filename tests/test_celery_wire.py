@@ -138,3 +138,19 @@ async def test_celery_job_over_the_memory_limit_fails_as_too_large_and_the_worke
         await executor.stop()
     assert isinstance(events[-1], Failed) and events[-1].code == "too_large", events[-1]
     assert worker.wait(20) == 0  # a warm shutdown after the acknowledged task; its supervisor restarts it
+
+
+async def test_dialogue_storage_on_rediss_uses_the_same_tls_policy(tmp_path):
+    import ssl
+
+    import bot_init
+    from config import load_settings
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    settings = load_settings({"BOT_TOKEN": "123456:ABCdefGHIjklMNOpqrSTUvwxYZ012345", "REDIS_URL": "rediss://h:1/0",
+                              "REDIS_CA_CERT": str(ca), "DATA_DIR": str(tmp_path)}, dotenv_path=None)
+    storage, _ = bot_init.build_storage(settings)
+    kwargs = storage.redis.connection_pool.connection_kwargs
+    assert kwargs["ssl_ca_certs"] == str(ca) and kwargs["ssl_cert_reqs"] == ssl.CERT_REQUIRED
+    await storage.close()
