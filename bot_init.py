@@ -25,12 +25,16 @@ from aiogram.utils.i18n import I18n, I18nMiddleware
 import handlers
 import locales
 from config import Settings
-from handlers.common.files import FileStore
-from handlers.common.gallery import Gallery
-from handlers.common.tracker import JobTracker
+from group_chats import GroupChatGate
+from jobs import Executor, make_executor
 from ml_models import registry
+from services.file_store import FileStore
+from services.gallery import Gallery
+from services.job_tracker import JobTracker
+from services.telegram_retry import DeliveryRetry
 
 log = logging.getLogger(__name__)
+_EXECUTOR_METHODS = [name for name in dir(Executor) if not name.startswith("_")]
 
 
 class UserLocale(I18nMiddleware):
@@ -55,7 +59,7 @@ class BotApp:
     settings: Settings
     bot: Bot
     dispatcher: Dispatcher
-    executor: Any
+    executor: Executor
     tracker: JobTracker
     i18n: I18n
     availability: registry.Availability
@@ -63,9 +67,10 @@ class BotApp:
 
 
 def build_bot(settings: Settings) -> Bot:
-    session = None
-    if settings.telegram_api_url:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    """The Bot API client; every call on its session outlasts 429s and short outages (``TELEGRAM_RETRY_S``)."""
+    api_url = settings.telegram_api_url
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url)) if api_url else AiohttpSession()
+    session.middleware(DeliveryRetry(settings.telegram_retry_s))
     return Bot(settings.bot_token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
@@ -74,7 +79,10 @@ def build_storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
     if settings.redis_url:
         from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 
-        storage = RedisStorage.from_url(settings.redis_url)
+        from jobs.wire import ssl_options  # the same TLS policy as the job queue: verified unless the operator opts out
+
+        tls = ssl_options(settings.redis_url, settings.jobs.redis_ssl_cert_reqs, settings.jobs.redis_ca_cert)
+        storage = RedisStorage.from_url(settings.redis_url, connection_kwargs=tls)
         return storage, RedisEventIsolation(redis=storage.redis)
     return MemoryStorage(), SimpleEventIsolation()
 
@@ -84,16 +92,17 @@ def build_i18n(settings: Settings) -> I18n:
     return I18n(path=path, default_locale=settings.default_language, domain=locales.DOMAIN)
 
 
-def build_executor(settings: Settings) -> Any:
-    from jobs import make_executor
-
-    return make_executor(settings.job_settings())
+def build_executor(settings: Settings) -> Executor:
+    return make_executor(settings.jobs)
 
 
-def build(settings: Settings, executor: Any | None = None, bot: Bot | None = None) -> BotApp:
-    """Wire a complete bot. Nothing starts here: no network, no worker processes (see ``main.run_bot``)."""
-    bot = bot or build_bot(settings)
+def build(settings: Settings, executor: Executor | None = None, bot: Bot | None = None) -> BotApp:
+    """Wire a complete bot. Nothing starts here: no network, no worker processes (see ``bot_runner.run_bot``)."""
     executor = executor if executor is not None else build_executor(settings)
+    if not isinstance(executor, Executor):  # fail here, not at the first photo or at shutdown
+        missing = [name for name in _EXECUTOR_METHODS if not callable(getattr(executor, name, None))]
+        raise TypeError(f"{type(executor).__name__} is not a jobs.Executor: it lacks {', '.join(missing)}")
+    bot = bot or build_bot(settings)
     storage, isolation = build_storage(settings)
     i18n = build_i18n(settings)
     availability = registry.available(settings.engine.weights_dir)
@@ -104,6 +113,7 @@ def build(settings: Settings, executor: Any | None = None, bot: Bot | None = Non
                          can_upscale="upscale" in availability.models)
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings, executor=executor,
                             tracker=tracker, availability=availability, gallery=gallery, files=files)
+    GroupChatGate().setup(dispatcher)  # in groups: only /cmd@bot and replies to the bot
     UserLocale(i18n).setup(dispatcher)
     dispatcher.callback_query.middleware(CallbackAnswerMiddleware(pre=True))
     dispatcher.include_routers(*handlers.routers())

@@ -1,11 +1,7 @@
 """Entry point: ``python main.py`` runs the bot by long polling, or as a webhook server when WEBHOOK_URL is set.
 
-Shutdown on SIGTERM (Heroku's restart signal) or Ctrl+C goes in the order that loses nothing: stop taking updates,
-let the executor finish or journal the jobs in flight (results finished while draining are still delivered), stop
-following jobs, then close the Bot API session and the FSM storage. Journaled jobs are resumed at the next start.
-
-:func:`run_bot` takes a settings object and nothing else from the environment, so the same bot runs against
-Telegram, a local Bot API server or the emulator (``TELEGRAM_API_URL``).
+Without a ``BOT_TOKEN`` (or with ``--sandbox``) it starts the sandbox instead: the Bot API emulator and its chat page
+with the real bot (``sandbox.py``). Running and stopping the bot lives in ``bot_runner.py``.
 """
 
 from __future__ import annotations
@@ -14,139 +10,19 @@ import lazy_telegram_types  # noqa: F401  (first, before aiogram: its validators
 
 # isort: split
 import asyncio
-import contextlib
-import logging
-import os
-import signal
 import sys
-import time
 
-from aiogram.exceptions import TelegramAPIError
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
-from aiohttp import web
-from dotenv import dotenv_values
-
-import bot_init
-from config import Settings, load_settings
-
-log = logging.getLogger("artbot")
-
-
-async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until ``stop`` is set or SIGTERM/SIGINT arrives, then shut down gracefully."""
-    stop = stop or asyncio.Event()
-    _install_signal_handlers(stop)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = bot_init.build(settings)
-    for line in bot_init.describe_availability(settings, app.availability):
-        log.info(line)
-    await app.executor.start()
-    try:
-        try:
-            await bot_init.set_commands(app.bot, app.i18n)
-        except TelegramAPIError as exc:  # the command menu is a nicety; the bot works without it
-            log.warning("set_my_commands failed: %s", exc)
-        await app.tracker.resume_unfinished()
-        if settings.webhook_mode:
-            await _serve_webhook(app, stop)
-        else:
-            await _poll(app, stop)
-    finally:
-        await _shutdown(app)
-
-
-async def _poll(app: bot_init.BotApp, stop: asyncio.Event) -> None:
-    await app.bot.delete_webhook(drop_pending_updates=False)  # getUpdates refuses to work while a webhook is set
-    me = await app.bot.get_me()
-    log.info("polling as @%s (%s)", me.username, app.settings.telegram_api_url or "api.telegram.org")
-    polling = asyncio.create_task(app.dispatcher.start_polling(
-        app.bot, handle_signals=False, close_bot_session=False,
-        allowed_updates=app.dispatcher.resolve_used_update_types()))
-    stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait({polling, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    if not polling.done():
-        log.info("stopping: no more updates")
-        with contextlib.suppress(RuntimeError):
-            await app.dispatcher.stop_polling()
-        await polling
-    stopped.cancel()
-    polling.result()  # re-raise a polling crash
-
-
-async def _serve_webhook(app: bot_init.BotApp, stop: asyncio.Event) -> None:
-    settings = app.settings
-    web_app = web.Application()
-    started = time.monotonic()
-
-    async def healthz(request: web.Request) -> web.Response:
-        stats = app.executor.stats()
-        return web.json_response({"ok": True, "mode": "webhook", "uptime_s": round(time.monotonic() - started, 1),
-                                  "queue_length": stats.get("queue_length"), "running": stats.get("running"),
-                                  "models": sorted(app.availability.models)})
-
-    web_app.router.add_get("/healthz", healthz)
-    SimpleRequestHandler(app.dispatcher, app.bot, secret_token=settings.webhook_secret).register(
-        web_app, path=settings.webhook_path)
-    setup_application(web_app, app.dispatcher, bot=app.bot)
-    runner = web.AppRunner(web_app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
-    try:
-        await app.bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,
-                                  allowed_updates=app.dispatcher.resolve_used_update_types())
-        log.info("webhook %s served on %s:%d%s", settings.webhook_url, settings.host, settings.port,
-                 settings.webhook_path)
-        await stop.wait()
-        log.info("stopping: no more updates")
-        await site.stop()  # stop listening; the session stays open for results finished while draining
-        await _drain(app)
-    finally:
-        await runner.cleanup()
-
-
-async def _drain(app: bot_init.BotApp) -> None:
-    """Let running jobs finish for DRAIN_SECONDS (results are delivered), journal the rest."""
-    if app.stopped:
-        return
-    app.stopped = True
-    started = time.monotonic()
-    await app.executor.stop(app.settings.drain_seconds)
-    log.info("executor stopped after %.1fs", time.monotonic() - started)
-    await app.tracker.close()
-
-
-async def _shutdown(app: bot_init.BotApp) -> None:
-    try:
-        await _drain(app)  # already done in webhook mode
-    except Exception:
-        log.exception("stopping the executor failed")
-    with contextlib.suppress(Exception):
-        await app.dispatcher.storage.close()
-    with contextlib.suppress(Exception):
-        await app.bot.session.close()
-    log.info("bye")
-
-
-def _install_signal_handlers(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
-            loop.add_signal_handler(sig, stop.set)
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+from bot_runner import configure_logging, run_bot
+from config import load_settings
+from environment import Env
 
 
 def _wants_sandbox(argv: list[str]) -> bool:
     """``--sandbox``, or a fresh checkout with no token and no webhook: show the bot locally instead of failing."""
     if "--sandbox" in argv:
         return True
-    values = {k: v for k, v in dotenv_values(".env").items() if v} if os.path.isfile(".env") else {}
-    values.update({k: v for k, v in os.environ.items() if v})
-    return not values.get("BOT_TOKEN", "").strip() and not values.get("WEBHOOK_URL", "").strip()
+    env = Env.load(dotenv_path=".env")
+    return not env.raw("BOT_TOKEN") and not env.raw("WEBHOOK_URL")
 
 
 def main() -> None:

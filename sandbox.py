@@ -8,12 +8,12 @@ Telegram users would see. The emulator runs in this event loop; models still run
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import Mapping
 
 from botapi.server import BotAPIServer
 from config import Settings, load_settings
+from environment import Env
 from ml_models import registry
 
 DEFAULT_PORT = 8081
@@ -24,11 +24,10 @@ def sandbox_token() -> str:
     return f"{secrets.randbelow(9_000_000) + 1_000_000}:SANDBOX{secrets.token_urlsafe(24)}"
 
 
-def sandbox_settings(base_url: str, token: str, env: Mapping[str, str] | None = None) -> Settings:
-    """The operator's settings with the Telegram parts replaced: polling against the local emulator."""
-    values = dict(os.environ if env is None else env)
-    values.update({"BOT_TOKEN": token, "TELEGRAM_API_URL": base_url, "WEBHOOK_URL": ""})
-    return load_settings(values)
+def sandbox_settings(base_url: str, token: str, env: Env | Mapping[str, str] | None = None) -> Settings:
+    """The operator's settings (environment, then ``.env``) with the Telegram parts replaced: polling the emulator."""
+    base = env if isinstance(env, Env) else Env.load(env, ".env")
+    return load_settings(base.updated(BOT_TOKEN=token, TELEGRAM_API_URL=base_url, WEBHOOK_URL=""))
 
 
 def missing_weights_notice(settings: Settings) -> str | None:
@@ -48,20 +47,23 @@ def missing_weights_notice(settings: Settings) -> str | None:
 
 async def run_sandbox(host: str = "127.0.0.1", port: int | None = None) -> None:
     """Serve the emulator and its page on ``host:port`` and run the real bot against it until Ctrl+C."""
-    import main  # the bot's runner; imported here so `import sandbox` stays light
+    import bot_runner  # imported here so `import sandbox` stays light
 
-    port = int(os.environ.get("SANDBOX_PORT", DEFAULT_PORT)) if port is None else port
+    env = Env.load(dotenv_path=".env")
+    port = env.integer("SANDBOX_PORT", DEFAULT_PORT, 1, 65535) if port is None else port
     token = sandbox_token()
-    server = BotAPIServer(token, bot_username="artbot_sandbox", bot_first_name="Art Bot")
+    # the page answers only under loopback names (no DNS rebinding); SANDBOX_HOSTS adds names, e.g. a container's
+    server = BotAPIServer(token, bot_username="artbot_sandbox", bot_first_name="Art Bot",
+                          sandbox_hosts=env.words("SANDBOX_HOSTS"))
     await server.start(host, port)
     try:
         settings = sandbox_settings(server.base_url, token)
-        main.configure_logging(settings.log_level)
+        bot_runner.configure_logging(settings.log_level)
         server.notice = missing_weights_notice(settings)
         print(f"\n  Sandbox: open {server.sandbox_url} in a browser and press START.\n", flush=True)
         if server.notice:
             print("  " + server.notice.replace("\n", "\n  ") + "\n", flush=True)
-        await main.run_bot(settings)
+        await bot_runner.run_bot(settings)
     finally:
         await server.stop()
 

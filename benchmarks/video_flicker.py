@@ -16,10 +16,10 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.common import CONTENT_DIR, SHARED_WEIGHTS, STYLE_DIR  # noqa: E402
 from ml_models.api import JobRequest  # noqa: E402
+from ml_models.engine import stylise_frames  # noqa: E402
 from ml_models.settings import EngineSettings  # noqa: E402
 from ml_models.video import flicker, synthetic  # noqa: E402
 from ml_models.video.api import TEMPORAL_WEIGHTS  # noqa: E402
-from ml_models.video.engine_adapter import stylise_frames  # noqa: E402
 from ml_models.video.temporal import TemporalFilter  # noqa: E402
 
 

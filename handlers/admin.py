@@ -15,9 +15,10 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from config import Settings
-from handlers.common.texts import duration
-from handlers.common.tracker import JobTracker
+from jobs import Executor
 from ml_models.registry import Availability
+from services.job_tracker import JobTracker
+from texts import duration
 
 
 class IsAdmin(Filter):
@@ -46,7 +47,7 @@ def stats_text(stats: dict[str, Any], availability: Availability, following: int
     return "\n".join(lines)
 
 
-async def stats(message: Message, executor: Any, availability: Availability, tracker: JobTracker) -> None:
+async def stats(message: Message, executor: Executor, availability: Availability, tracker: JobTracker) -> None:
     await message.answer(stats_text(executor.stats(), availability, tracker.active))
 
 

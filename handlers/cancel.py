@@ -5,27 +5,26 @@ This router comes first, so /cancel wins over whatever step the dialogue is in.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from handlers.common import dialogue
-from handlers.common.flow import SELF_ANSWERED, chat_id_of, edit_quietly, show_menu
-from keyboards.callbacks import CancelCb
+import dialogue
+from handlers.flow import SELF_ANSWERED, chat_id_of, edit_quietly, show_menu
+from jobs import Executor
+from keyboards.callbacks import CancelCb, CancelTarget
 from ml_models.registry import Availability
 
 
-async def cancel_command(message: Message, state: FSMContext, bot: Bot, executor: Any,
+async def cancel_command(message: Message, state: FSMContext, bot: Bot, executor: Executor,
                          availability: Availability) -> None:
     text = await _cancel_everything(message.from_user.id, state, executor)
     await show_menu(bot, message.chat.id, availability, text)
 
 
-async def cancel_button(query: CallbackQuery, state: FSMContext, bot: Bot, executor: Any,
+async def cancel_button(query: CallbackQuery, state: FSMContext, bot: Bot, executor: Executor,
                         availability: Availability) -> None:
     await query.answer()
     await edit_quietly(query.message)
@@ -33,7 +32,7 @@ async def cancel_button(query: CallbackQuery, state: FSMContext, bot: Bot, execu
     await show_menu(bot, chat_id_of(query), availability, text)
 
 
-async def cancel_job_button(query: CallbackQuery, executor: Any) -> None:
+async def cancel_job_button(query: CallbackQuery, executor: Executor) -> None:
     """The button under a status message: stop the job; its status message then says it was cancelled."""
     if await executor.cancel(query.from_user.id):
         await query.answer(_("Cancelling…"))
@@ -41,7 +40,7 @@ async def cancel_job_button(query: CallbackQuery, executor: Any) -> None:
         await query.answer(_("There is no job to cancel."))
 
 
-async def _cancel_everything(user_id: int, state: FSMContext, executor: Any) -> str:
+async def _cancel_everything(user_id: int, state: FSMContext, executor: Executor) -> str:
     had_step = await state.get_state() is not None
     await dialogue.reset(state)
     if await executor.cancel(user_id):
@@ -55,6 +54,6 @@ def router() -> Router:
     r = Router(name="cancel")
     r.message.register(cancel_command, Command("cancel"))
     r.message.register(cancel_command, F.text.lower().in_({"cancel", "отмена", "стоп", "stop"}))
-    r.callback_query.register(cancel_job_button, CancelCb.filter(F.what == "job"), flags=SELF_ANSWERED)
+    r.callback_query.register(cancel_job_button, CancelCb.filter(F.what == CancelTarget.JOB), flags=SELF_ANSWERED)
     r.callback_query.register(cancel_button, CancelCb.filter(), flags=SELF_ANSWERED)
     return r

@@ -13,14 +13,14 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
+import dialogue
 from config import Settings
-from handlers.common import dialogue
-from handlers.common.dialogue import Recipe
-from handlers.common.files import FileStore
-from handlers.common.flow import SELF_ANSWERED, show_menu, stale_button, take_picture
+from dialogue import Recipe
+from handlers.flow import SELF_ANSWERED, show_menu, stale_button, take_picture
 from handlers.states import BUTTON_STATES, PICTURE_STATES
 from keyboards import menu as menu_kb
 from ml_models.registry import Availability
+from services.file_store import FileStore
 
 
 def _what_it_is(message: Message) -> str | None:

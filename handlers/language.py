@@ -9,11 +9,11 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from handlers.common.flow import chat_id_of, edit_quietly, show_menu
-from handlers.common.texts import language
+from handlers.flow import chat_id_of, edit_quietly, show_menu
 from keyboards import language as language_kb
-from keyboards.callbacks import LanguageCb, MenuCb
+from keyboards.callbacks import LanguageCb, MenuAction, MenuCb
 from ml_models.registry import Availability
+from texts import language
 
 PROMPT = "Выберите язык · Choose your language"  # both languages at once: the reader may not read the current one
 
@@ -38,6 +38,6 @@ async def language_chosen(query: CallbackQuery, callback_data: LanguageCb, state
 def router() -> Router:
     r = Router(name="language")
     r.message.register(language_command, Command("language"))
-    r.callback_query.register(language_button, MenuCb.filter(F.action == "language"))
+    r.callback_query.register(language_button, MenuCb.filter(F.action == MenuAction.LANGUAGE))
     r.callback_query.register(language_chosen, LanguageCb.filter())
     return r

@@ -7,24 +7,37 @@ another style" button, enters this dialogue with the photo already in the draft 
 from __future__ import annotations
 
 from aiogram import Bot, F, Router
+from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
+import dialogue
 from config import Settings
-from handlers.common import dialogue
-from handlers.common.dialogue import ImageRef, Recipe
-from handlers.common.files import FileStore
-from handlers.common.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
-from handlers.common.gallery import Gallery, Tile
-from handlers.common.texts import description, options_summary, title
-from handlers.common.tracker import JobTracker
+from dialogue import ImageRef, Recipe
+from handlers.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
 from handlers.states import OwnStyle
 from keyboards import menu as menu_kb
 from keyboards import own_style as own_kb
-from keyboards.callbacks import AlgorithmCb, GalleryCb, MenuCb, OptionCb, PhotoFirstCb, StyleSourceCb
+from keyboards.callbacks import (
+    AlgorithmCb,
+    GalleryCb,
+    MenuAction,
+    MenuCb,
+    Mode,
+    Option,
+    OptionCb,
+    PhotoFirstCb,
+    Size,
+    StyleSource,
+    StyleSourceCb,
+)
 from ml_models import registry
 from ml_models.registry import Availability
+from services.file_store import FileStore
+from services.gallery import Gallery, Tile
+from services.job_tracker import JobTracker
+from texts import description, options_summary, title
 
 ALGORITHMS = ("microast", "adain", "gatys")
 
@@ -174,38 +187,72 @@ def options_markup(draft: Recipe) -> InlineKeyboardMarkup:
     return own_kb.options(spec, draft.options, len(draft.styles), second_share)
 
 
-async def option_changed(query: CallbackQuery, callback_data: OptionCb, state: FSMContext, bot: Bot,
-                         gallery: Gallery, tracker: JobTracker) -> None:
+async def _options_draft(query: CallbackQuery, state: FSMContext, bot: Bot) -> Recipe | None:
+    """The draft an option button edits, or None (after saying so) when the dialogue was lost."""
     draft = await dialogue.draft(state)
-    chat_id = chat_id_of(query)
     if draft is None or draft.model is None or draft.content is None or not draft.styles:
         await dialogue.reset(state)
-        await bot.send_message(chat_id, _("Let's start again: press /start."))
-        return
-    spec = registry.get(draft.model)
-    name, value = callback_data.name, callback_data.value
-    if name == "go":
-        await edit_quietly(query.message)
-        if not await start_job(draft, user=query.from_user, chat_id=chat_id, state=state, tracker=tracker):
-            await bot.send_message(chat_id, options_text(draft), reply_markup=options_markup(draft))
-        return
-    if name == "second" and spec.max_styles > 1:
-        await ask_for_style(bot, chat_id, state, gallery, second=True)
-        return
-    if name == "strength" and value.isdigit():
-        draft.options["strength"] = min(100, int(value)) / 100
-    elif name == "colors":
-        draft.options["preserve_colors"] = value == "1"
-    elif name == "size" and value in ("standard", "hd"):
-        draft.options["size"] = value
-    elif name == "blend" and value.isdigit() and len(draft.styles) > 1:
-        share = min(100, int(value)) / 100
-        draft.weights = [round(1 - share, 2), share]
-    elif name == "drop_second":
-        draft.styles, draft.weights = draft.styles[:1], [1.0]
+        await bot.send_message(chat_id_of(query), _("Let's start again: press /start."))
+        return None
+    return draft
+
+
+async def _show_options(query: CallbackQuery, state: FSMContext, draft: Recipe) -> None:
+    spec = registry.get(draft.model or "microast")
     draft.options = spec.validate_options(draft.options)
     await dialogue.save_draft(state, draft)
     await edit_quietly(query.message, options_text(draft), options_markup(draft))
+
+
+async def go_pressed(query: CallbackQuery, state: FSMContext, bot: Bot, tracker: JobTracker) -> None:
+    if (draft := await _options_draft(query, state, bot)) is None:
+        return
+    chat_id = chat_id_of(query)
+    await edit_quietly(query.message)
+    if not await start_job(draft, user=query.from_user, chat_id=chat_id, state=state, tracker=tracker):
+        await bot.send_message(chat_id, options_text(draft), reply_markup=options_markup(draft))
+
+
+async def second_style_wanted(query: CallbackQuery, state: FSMContext, bot: Bot, gallery: Gallery) -> None:
+    if (draft := await _options_draft(query, state, bot)) is None:
+        return
+    if registry.get(draft.model or "microast").max_styles > 1:
+        await ask_for_style(bot, chat_id_of(query), state, gallery, second=True)
+    else:
+        await _show_options(query, state, draft)
+
+
+async def strength_chosen(query: CallbackQuery, callback_data: OptionCb, state: FSMContext, bot: Bot) -> None:
+    if (draft := await _options_draft(query, state, bot)) is not None:
+        draft.options["strength"] = min(100, int(callback_data.value)) / 100
+        await _show_options(query, state, draft)
+
+
+async def colors_toggled(query: CallbackQuery, callback_data: OptionCb, state: FSMContext, bot: Bot) -> None:
+    if (draft := await _options_draft(query, state, bot)) is not None:
+        draft.options["preserve_colors"] = callback_data.value == "1"
+        await _show_options(query, state, draft)
+
+
+async def size_chosen(query: CallbackQuery, callback_data: OptionCb, state: FSMContext, bot: Bot) -> None:
+    if (draft := await _options_draft(query, state, bot)) is not None:
+        draft.options["size"] = Size(callback_data.value).value
+        await _show_options(query, state, draft)
+
+
+async def blend_chosen(query: CallbackQuery, callback_data: OptionCb, state: FSMContext, bot: Bot) -> None:
+    if (draft := await _options_draft(query, state, bot)) is None:
+        return
+    if len(draft.styles) > 1:
+        share = min(100, int(callback_data.value)) / 100
+        draft.weights = [round(1 - share, 2), share]
+    await _show_options(query, state, draft)
+
+
+async def second_style_dropped(query: CallbackQuery, state: FSMContext, bot: Bot) -> None:
+    if (draft := await _options_draft(query, state, bot)) is not None:
+        draft.styles, draft.weights = draft.styles[:1], [1.0]
+        await _show_options(query, state, draft)
 
 
 def _has_option(spec: registry.ModelSpec, name: str) -> bool:
@@ -214,15 +261,24 @@ def _has_option(spec: registry.ModelSpec, name: str) -> bool:
 
 def router() -> Router:
     r = Router(name="own_style")
-    r.callback_query.register(open_own_style, MenuCb.filter(F.action == "own"))
-    r.callback_query.register(own_style_for_photo, PhotoFirstCb.filter(F.mode == "own"))
+    r.callback_query.register(open_own_style, MenuCb.filter(F.action == MenuAction.OWN))
+    r.callback_query.register(own_style_for_photo, PhotoFirstCb.filter(F.mode == Mode.OWN))
     r.callback_query.register(algorithm_chosen, OwnStyle.algorithm, AlgorithmCb.filter())
     r.message.register(photo_received, OwnStyle.photo, F.photo | F.document)
-    r.callback_query.register(gallery_opened, OwnStyle.style, StyleSourceCb.filter(F.action == "gallery"))
-    r.callback_query.register(gallery_opened, OwnStyle.second_style, StyleSourceCb.filter(F.action == "gallery"))
-    r.message.register(style_received, OwnStyle.style, F.photo | F.document)
-    r.message.register(style_received, OwnStyle.second_style, F.photo | F.document)
-    r.callback_query.register(gallery_style_chosen, OwnStyle.style, GalleryCb.filter())
-    r.callback_query.register(gallery_style_chosen, OwnStyle.second_style, GalleryCb.filter())
-    r.callback_query.register(option_changed, OwnStyle.options, OptionCb.filter())
+    styles = StateFilter(OwnStyle.style, OwnStyle.second_style)
+    r.callback_query.register(gallery_opened, styles, StyleSourceCb.filter(F.action == StyleSource.GALLERY))
+    r.message.register(style_received, styles, F.photo | F.document)
+    r.callback_query.register(gallery_style_chosen, styles, GalleryCb.filter())
+    percent = F.value.regexp(r"^\d{1,3}$")
+    options = {
+        go_pressed: F.name == Option.GO,
+        second_style_wanted: F.name == Option.SECOND,
+        strength_chosen: (F.name == Option.STRENGTH) & percent,
+        colors_toggled: (F.name == Option.COLORS) & F.value.in_({"0", "1"}),
+        size_chosen: (F.name == Option.SIZE) & F.value.in_(set(Size)),
+        blend_chosen: (F.name == Option.BLEND) & percent,
+        second_style_dropped: F.name == Option.DROP_SECOND,
+    }
+    for handler, rule in options.items():
+        r.callback_query.register(handler, OwnStyle.options, OptionCb.filter(rule))
     return r

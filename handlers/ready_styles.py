@@ -11,20 +11,20 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
+import dialogue
 from config import Settings
-from handlers.common import dialogue
-from handlers.common.dialogue import ImageRef, Recipe
-from handlers.common.files import FileStore
-from handlers.common.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
-from handlers.common.gallery import Gallery, Tile
-from handlers.common.texts import title
-from handlers.common.tracker import JobTracker
+from dialogue import ImageRef, Recipe
+from handlers.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
 from handlers.states import ReadyStyle
 from keyboards import menu as menu_kb
 from keyboards import ready_styles as ready_kb
-from keyboards.callbacks import MenuCb, PhotoFirstCb, PresetCb
+from keyboards.callbacks import MenuAction, MenuCb, Mode, PhotoFirstCb, PresetCb
 from ml_models import registry
 from ml_models.registry import Availability
+from services.file_store import FileStore
+from services.gallery import Gallery, Tile
+from services.job_tracker import JobTracker
+from texts import title
 
 PRESET_MODELS = ("johnson", "cyclegan")
 
@@ -115,8 +115,8 @@ async def photo_received(message: Message, state: FSMContext, bot: Bot, files: F
 
 def router() -> Router:
     r = Router(name="ready_styles")
-    r.callback_query.register(open_ready_styles, MenuCb.filter(F.action == "ready"))
-    r.callback_query.register(ready_styles_for_photo, PhotoFirstCb.filter(F.mode == "ready"))
+    r.callback_query.register(open_ready_styles, MenuCb.filter(F.action == MenuAction.READY))
+    r.callback_query.register(ready_styles_for_photo, PhotoFirstCb.filter(F.mode == Mode.READY))
     r.callback_query.register(preset_chosen, ReadyStyle.preset, PresetCb.filter())
     r.message.register(photo_received, ReadyStyle.photo, F.photo | F.document)
     return r

@@ -8,62 +8,81 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aiogram import Bot, Router
+from aiogram import Bot, F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, FSInputFile
 
-from handlers.common import dialogue
-from handlers.common.dialogue import ImageRef, Recipe
-from handlers.common.flow import SELF_ANSWERED, chat_id_of, edit_quietly, stale_button, start_job
-from handlers.common.gallery import Gallery
-from handlers.common.texts import error_text
-from handlers.common.tracker import JobTracker
+import dialogue
+from dialogue import ImageRef, LastResult, Recipe
+from handlers.flow import SELF_ANSWERED, chat_id_of, edit_quietly, stale_button, start_job
 from handlers.own_style import ask_for_style
 from handlers.ready_styles import offer_presets
 from handlers.upscale import offer_variants
 from keyboards import menu as menu_kb
 from keyboards import results as results_kb
-from keyboards.callbacks import ResultCb, ResultStrengthCb
+from keyboards.callbacks import ResultAction, ResultCb, ResultStrengthCb
 from ml_models.registry import Availability
+from services.gallery import Gallery
+from services.job_tracker import JobTracker
+from texts import error_text
 
 
-async def result_action(query: CallbackQuery, callback_data: ResultCb, state: FSMContext, bot: Bot,
-                        availability: Availability, gallery: Gallery) -> None:
+async def _current(query: CallbackQuery, rid: int, state: FSMContext, bot: Bot,
+                   availability: Availability) -> LastResult | None:
+    """The newest result when the button belongs to it; otherwise None, after answering the button as stale."""
     last = await dialogue.last_result(state)
-    if last is None or last.rid != callback_data.rid:
+    if last is None or last.rid != rid:
         await stale_button(query, bot, availability)
-        return
+        return None
     await query.answer()
-    chat_id = chat_id_of(query)
+    return last
+
+
+async def strengths_offered(query: CallbackQuery, callback_data: ResultCb, state: FSMContext, bot: Bot,
+                            availability: Availability) -> None:
+    if (last := await _current(query, callback_data.rid, state, bot, availability)) is not None:
+        await edit_quietly(query.message,
+                           markup=results_kb.strengths(last.rid, last.recipe.options.get("strength", 1.0)))
+
+
+async def restyle_pressed(query: CallbackQuery, callback_data: ResultCb, state: FSMContext, bot: Bot,
+                          availability: Availability, gallery: Gallery) -> None:
+    """The same photo with another style: of the same kind as the result (own style or a ready one)."""
+    if (last := await _current(query, callback_data.rid, state, bot, availability)) is None:
+        return
     recipe = last.recipe
-    if callback_data.action == "strength":
-        await edit_quietly(query.message, markup=results_kb.strengths(last.rid, recipe.options.get("strength", 1.0)))
-    elif callback_data.action == "restyle" and recipe.kind == "own":
-        await dialogue.reset(state)
+    await dialogue.reset(state)
+    if recipe.kind == "own":
         await dialogue.save_draft(state, Recipe(kind="own", model=recipe.model, content=recipe.content,
                                                 options=recipe.options))
-        await ask_for_style(bot, chat_id, state, gallery, second=False)
-    elif callback_data.action == "restyle":
+        await ask_for_style(bot, chat_id_of(query), state, gallery, second=False)
+    else:
+        await offer_presets(bot, chat_id_of(query), state, availability, gallery, content=recipe.content)
+
+
+async def upscale_pressed(query: CallbackQuery, callback_data: ResultCb, state: FSMContext, bot: Bot,
+                          availability: Availability) -> None:
+    if (last := await _current(query, callback_data.rid, state, bot, availability)) is not None:
         await dialogue.reset(state)
-        await offer_presets(bot, chat_id, state, availability, gallery, content=recipe.content)
-    elif callback_data.action == "upscale":
-        await dialogue.reset(state)
-        await offer_variants(bot, chat_id, state, availability, ImageRef(file_id=last.file_id, path=last.path))
-    elif callback_data.action == "file":
-        if last.path and Path(last.path).is_file():
-            await bot.send_document(chat_id, FSInputFile(last.path, filename=Path(last.path).name),
-                                    reply_markup=menu_kb.home())
-        else:
-            await bot.send_message(chat_id, error_text("input_expired"), reply_markup=menu_kb.home())
+        await offer_variants(bot, chat_id_of(query), state, availability,
+                             ImageRef(file_id=last.file_id, path=last.path))
+
+
+async def file_wanted(query: CallbackQuery, callback_data: ResultCb, state: FSMContext, bot: Bot,
+                      availability: Availability) -> None:
+    if (last := await _current(query, callback_data.rid, state, bot, availability)) is None:
+        return
+    if last.path and Path(last.path).is_file():
+        await bot.send_document(chat_id_of(query), FSInputFile(last.path, filename=Path(last.path).name),
+                                reply_markup=menu_kb.home())
+    else:
+        await bot.send_message(chat_id_of(query), error_text("input_expired"), reply_markup=menu_kb.home())
 
 
 async def strength_chosen(query: CallbackQuery, callback_data: ResultStrengthCb, state: FSMContext, bot: Bot,
                           availability: Availability, tracker: JobTracker) -> None:
-    last = await dialogue.last_result(state)
-    if last is None or last.rid != callback_data.rid:
-        await stale_button(query, bot, availability)
+    if (last := await _current(query, callback_data.rid, state, bot, availability)) is None:
         return
-    await query.answer()
     recipe = last.recipe
     recipe.options = {**recipe.options, "strength": min(100, max(0, callback_data.percent)) / 100}
     await edit_quietly(query.message, markup=None)
@@ -72,6 +91,9 @@ async def strength_chosen(query: CallbackQuery, callback_data: ResultStrengthCb,
 
 def router() -> Router:
     r = Router(name="results")
-    r.callback_query.register(result_action, ResultCb.filter(), flags=SELF_ANSWERED)
+    actions = {ResultAction.STRENGTH: strengths_offered, ResultAction.RESTYLE: restyle_pressed,
+               ResultAction.UPSCALE: upscale_pressed, ResultAction.FILE: file_wanted}
+    for action, handler in actions.items():
+        r.callback_query.register(handler, ResultCb.filter(F.action == action), flags=SELF_ANSWERED)
     r.callback_query.register(strength_chosen, ResultStrengthCb.filter(), flags=SELF_ANSWERED)
     return r

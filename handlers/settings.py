@@ -8,10 +8,10 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from handlers.common import dialogue
-from handlers.common.flow import chat_id_of, edit_quietly
+import dialogue
+from handlers.flow import chat_id_of, edit_quietly
 from keyboards import settings as settings_kb
-from keyboards.callbacks import MenuCb, SettingsCb
+from keyboards.callbacks import MenuAction, MenuCb, Setting, SettingsCb, Size
 
 
 def settings_text() -> str:
@@ -29,12 +29,19 @@ async def settings_button(query: CallbackQuery, state: FSMContext, bot: Bot) -> 
                            reply_markup=settings_kb.settings(await dialogue.prefs(state)))
 
 
-async def setting_changed(query: CallbackQuery, callback_data: SettingsCb, state: FSMContext) -> None:
+async def size_chosen(query: CallbackQuery, callback_data: SettingsCb, state: FSMContext) -> None:
     prefs = await dialogue.prefs(state)
-    if callback_data.name == "size" and callback_data.value in ("standard", "hd"):
-        prefs.size = callback_data.value
-    elif callback_data.name == "as_file":
-        prefs.as_file = callback_data.value == "1"
+    prefs.size = Size(callback_data.value).value
+    await _save(query, state, prefs)
+
+
+async def as_file_toggled(query: CallbackQuery, callback_data: SettingsCb, state: FSMContext) -> None:
+    prefs = await dialogue.prefs(state)
+    prefs.as_file = callback_data.value == "1"
+    await _save(query, state, prefs)
+
+
+async def _save(query: CallbackQuery, state: FSMContext, prefs: dialogue.Prefs) -> None:
     await dialogue.save_prefs(state, prefs)
     await edit_quietly(query.message, markup=settings_kb.settings(prefs))
 
@@ -42,6 +49,7 @@ async def setting_changed(query: CallbackQuery, callback_data: SettingsCb, state
 def router() -> Router:
     r = Router(name="settings")
     r.message.register(settings_command, Command("settings"))
-    r.callback_query.register(settings_button, MenuCb.filter(F.action == "settings"))
-    r.callback_query.register(setting_changed, SettingsCb.filter())
+    r.callback_query.register(settings_button, MenuCb.filter(F.action == MenuAction.SETTINGS))
+    r.callback_query.register(size_chosen, SettingsCb.filter((F.name == Setting.SIZE) & F.value.in_(set(Size))))
+    r.callback_query.register(as_file_toggled, SettingsCb.filter((F.name == Setting.AS_FILE) & F.value.in_({"0", "1"})))
     return r

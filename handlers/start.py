@@ -10,10 +10,10 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from handlers.common import dialogue
-from handlers.common.flow import chat_id_of, show_menu
+import dialogue
+from handlers.flow import chat_id_of, show_menu
 from keyboards import menu as menu_kb
-from keyboards.callbacks import MenuCb
+from keyboards.callbacks import MenuAction, MenuCb
 from ml_models.registry import Availability
 
 
@@ -60,6 +60,6 @@ def router() -> Router:
     r = Router(name="start")
     r.message.register(start, CommandStart())
     r.message.register(help_command, Command("help"))
-    r.callback_query.register(home_button, MenuCb.filter(F.action == "home"))
-    r.callback_query.register(help_button, MenuCb.filter(F.action == "help"))
+    r.callback_query.register(home_button, MenuCb.filter(F.action == MenuAction.HOME))
+    r.callback_query.register(help_button, MenuCb.filter(F.action == MenuAction.HELP))
     return r

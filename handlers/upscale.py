@@ -7,17 +7,17 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
+import dialogue
 from config import Settings
-from handlers.common import dialogue
-from handlers.common.dialogue import ImageRef, Recipe
-from handlers.common.files import FileStore
-from handlers.common.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
-from handlers.common.tracker import JobTracker
+from dialogue import ImageRef, Recipe
+from handlers.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
 from handlers.states import Upscale
 from keyboards import menu as menu_kb
 from keyboards import upscale as upscale_kb
-from keyboards.callbacks import MenuCb, PhotoFirstCb, UpscaleCb
+from keyboards.callbacks import MenuAction, MenuCb, Mode, PhotoFirstCb, UpscaleCb
 from ml_models.registry import Availability
+from services.file_store import FileStore
+from services.job_tracker import JobTracker
 
 
 async def open_upscale(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability) -> None:
@@ -75,8 +75,8 @@ async def variant_chosen(query: CallbackQuery, callback_data: UpscaleCb, state: 
 
 def router() -> Router:
     r = Router(name="upscale")
-    r.callback_query.register(open_upscale, MenuCb.filter(F.action == "upscale"))
-    r.callback_query.register(upscale_for_photo, PhotoFirstCb.filter(F.mode == "upscale"))
+    r.callback_query.register(open_upscale, MenuCb.filter(F.action == MenuAction.UPSCALE))
+    r.callback_query.register(upscale_for_photo, PhotoFirstCb.filter(F.mode == Mode.UPSCALE))
     r.message.register(photo_received, Upscale.photo, F.photo | F.document)
     r.callback_query.register(variant_chosen, Upscale.variant, UpscaleCb.filter())
     return r

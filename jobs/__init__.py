@@ -8,7 +8,7 @@ processes (``executor="local"``) or the Celery/Redis scale-out (``executor="cele
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .handle import JobHandle
 from .job import (
@@ -40,7 +40,10 @@ __all__ = [
 ]
 
 
+@runtime_checkable
 class Executor(Protocol):
+    """What the bot needs from an executor; ``bot_init.build`` refuses an object that lacks any of it."""
+
     async def start(self) -> None: ...
     async def stop(self, drain_seconds: float = 0) -> None: ...
     async def submit(self, job: Job) -> JobHandle: ...

@@ -7,16 +7,26 @@ The bot process must not load torch just to count GPUs, so GPUs are counted the 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from environment import Env, EnvError
+from ml_models import registry
 from ml_models.settings import EngineSettings
 
+EXECUTORS = ("local", "celery")
+DEFAULT_RUNNER = "ml_models.engine:run"
+_DOTTED_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*([.:][A-Za-z_]\w*)?$")
 
-@dataclass
+
+@dataclass(frozen=True)
 class JobSettings:
+    """The job layer's settings; the bot's ``Settings.jobs`` and a Celery worker build them with :meth:`from_env`."""
+
     executor: str = "local"  # local | celery
     workers: int = 0  # 0: one per GPU when CUDA is used (DEVICE=cuda/auto with GPUs), else 1
     worker_threads: int = 0  # torch threads per worker; 0: cores // workers
@@ -26,8 +36,10 @@ class JobSettings:
     preload: tuple[str, ...] = ()  # model ids loaded at worker start
     data_dir: Path = Path("data")  # SQLite journal lives here
     redis_url: str | None = None
+    redis_ssl_cert_reqs: str = "required"  # for rediss://: none turns certificate checks off (logged as a warning)
+    redis_ca_cert: str | None = None  # for rediss://: the provider's CA certificate file
     celery_queue: str = "styles"
-    runner: str = "ml_models.engine:run"  # dotted path, importable in the worker
+    runner: str = DEFAULT_RUNNER  # dotted path, importable in the worker
     timeout_scale: float = 1.0  # multiplies registry ModelSpec.timeout_s
     engine: EngineSettings = field(default_factory=EngineSettings)
     # Beyond the bot's contract, with defaults that suit production:
@@ -35,41 +47,54 @@ class JobSettings:
     visibility_timeout: int = 3600  # Celery/Redis: an unacknowledged task is delivered again after this many seconds
     max_attempts: int = 3  # Celery: deliveries of one task before it fails as worker_died (a poison input)
     poll_interval: float = 0.3  # Celery: seconds between result backend polls on the bot side
+    worker_memory_mb: int = -1  # address space (RLIMIT_DATA) per worker; -1: machine memory / workers, 0: no limit
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> JobSettings:
-        """Read the documented environment variables (see jobs/README.md); unset ones keep their defaults."""
-        env = dict(os.environ if env is None else env)
-
-        def get(name: str, default: str) -> str:
-            return env.get(name) or default
-
-        preload = tuple(p.strip() for p in get("PRELOAD", "").split(",") if p.strip())
+    def from_env(cls, env: Env | Mapping[str, str] | None = None) -> JobSettings:
+        """Read and check the documented variables (jobs/README.md); raise ``EnvError`` naming a bad one."""
+        env = Env.of(env)
         return cls(
-            executor=get("EXECUTOR", "local").strip().lower(),
-            workers=int(get("WORKERS", "0")),
-            worker_threads=int(get("WORKER_THREADS", "0")),
-            queue_limit=int(get("QUEUE_LIMIT", "20")),
-            user_running_limit=int(get("USER_RUNNING_LIMIT", "1")),
-            user_queued_limit=int(get("USER_QUEUED_LIMIT", "1")),
-            preload=preload,
-            data_dir=Path(get("DATA_DIR", "data")).expanduser(),
-            redis_url=env.get("REDIS_URL") or None,
-            celery_queue=get("CELERY_QUEUE", "styles"),
-            runner=get("JOB_RUNNER", "ml_models.engine:run"),
-            timeout_scale=float(get("TIMEOUT_SCALE", "1.0")),
+            executor=env.choice("EXECUTOR", "local", EXECUTORS),
+            workers=env.integer("WORKERS", 0, 0, 64),
+            worker_threads=env.integer("WORKER_THREADS", 0, 0, 256),
+            queue_limit=env.integer("QUEUE_LIMIT", 20, 1, 100_000),
+            user_running_limit=env.integer("USER_RUNNING_LIMIT", 1, 1, 100),
+            user_queued_limit=env.integer("USER_QUEUED_LIMIT", 1, 0, 100),
+            preload=_preload(env),
+            data_dir=env.path("DATA_DIR", Path("data")),
+            redis_url=env.url("REDIS_URL", ("redis", "rediss", "unix")),
+            redis_ssl_cert_reqs=env.choice("REDIS_SSL_CERT_REQS", "required", ("required", "optional", "none")),
+            redis_ca_cert=env.text("REDIS_CA_CERT") or None,
+            celery_queue=env.text("CELERY_QUEUE", "styles"),
+            runner=_runner(env),
+            timeout_scale=env.number("JOB_TIMEOUT_SCALE", 1.0, 0.001, 1000.0),
             engine=EngineSettings.from_env(env),
-            cancel_grace_s=float(get("CANCEL_GRACE_S", "20")),
-            visibility_timeout=int(get("CELERY_VISIBILITY_TIMEOUT", "3600")),
-            max_attempts=int(get("CELERY_MAX_ATTEMPTS", "3")),
-            poll_interval=float(get("CELERY_POLL_INTERVAL", "0.3")),
+            cancel_grace_s=env.number("CANCEL_GRACE_S", 20.0, 0.0, 3600.0),
+            visibility_timeout=env.integer("CELERY_VISIBILITY_TIMEOUT", 3600, 1, 7 * 24 * 3600),
+            max_attempts=env.integer("CELERY_MAX_ATTEMPTS", 3, 1, 100),
+            poll_interval=env.number("CELERY_POLL_INTERVAL", 0.3, 0.01, 60.0),
+            worker_memory_mb=env.integer("WORKER_MEMORY_MB", -1, -1, 1 << 30),
         )
 
 
-def gpu_count(env: dict[str, str] | None = None) -> int:
+def _preload(env: Env) -> tuple[str, ...]:
+    names = env.words("PRELOAD")
+    for name in names:
+        if name not in registry.MODELS:
+            raise EnvError("PRELOAD", f"names an unknown model {name!r}; known: {', '.join(registry.MODELS)}")
+    return names
+
+
+def _runner(env: Env) -> str:
+    runner = env.raw("JOB_RUNNER")
+    if runner and not _DOTTED_RE.match(runner):
+        raise EnvError("JOB_RUNNER", f"must be a dotted path like package.module:function, got {runner!r}")
+    return runner or DEFAULT_RUNNER
+
+
+def gpu_count(env: Env | Mapping[str, str] | None = None) -> int:
     """GPUs this process could use, counted without torch (0 when none or unknown)."""
-    env = dict(os.environ if env is None else env)
-    visible = env.get("CUDA_VISIBLE_DEVICES")
+    visible = Env.of(env).get("CUDA_VISIBLE_DEVICES")  # not stripped: "" hides every GPU
     if visible is not None:
         count = 0
         for item in visible.split(","):  # CUDA stops at the first invalid entry; "-1" or "" hides every GPU
@@ -104,6 +129,39 @@ class WorkerPlan:
 
     engines: tuple[EngineSettings, ...]
     threads: int
+    memory_mb: int | None = None  # each worker's memory limit (None: none)
+
+
+MEMORY_RESERVE_MB = 300
+"""Left to the bot process and the system when the worker limit is derived from the machine's memory."""
+
+
+def machine_memory_mb() -> int | None:
+    """The memory this machine (or its cgroup: a container, a Heroku dyno) may use, in MiB."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 1 << 60:
+            return int(text) >> 20
+    try:  # no cgroup limit: the machine's RAM
+        meminfo = Path("/proc/meminfo").read_text().split()
+        return int(meminfo[meminfo.index("MemTotal:") + 1]) >> 10  # KiB
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def worker_memory_mb(settings: JobSettings, workers: int, uses_cuda: bool = False,
+                     total_mb: int | None = None) -> int | None:
+    """WORKER_MEMORY_MB, or by default (CPU workers only: a CUDA runtime reserves address space freely) the
+    machine's memory less a reserve for the bot, shared by the workers; None means no limit."""
+    if settings.worker_memory_mb >= 0:
+        return settings.worker_memory_mb or None
+    if uses_cuda:
+        return None
+    total_mb = machine_memory_mb() if total_mb is None else total_mb
+    return max(512, (total_mb - MEMORY_RESERVE_MB) // max(1, workers)) if total_mb else None
 
 
 def plan_workers(settings: JobSettings, gpus: int | None = None, cores: int | None = None) -> WorkerPlan:
@@ -122,4 +180,4 @@ def plan_workers(settings: JobSettings, gpus: int | None = None, cores: int | No
     for i in range(workers):
         worker_device = f"cuda:{i % gpus}" if uses_cuda and gpus > 0 else device
         engines.append(replace(settings.engine, device=worker_device, torch_threads=threads))
-    return WorkerPlan(tuple(engines), threads)
+    return WorkerPlan(tuple(engines), threads, worker_memory_mb(settings, workers, uses_cuda))

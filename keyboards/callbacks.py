@@ -2,43 +2,85 @@
 
 Buttons that belong to one dialogue step are only accepted in that step (the handlers filter by state), and result
 buttons carry the result's number, so a button pressed on an old message is recognised as old and answered as such.
+Fields that name an action are enums: a handler is routed by an aiogram filter (``F.action == MenuAction.HELP``)
+rather than by comparing strings, and data that names no known action matches no handler (the fallback answers).
+The enum values are the wire format: renaming a member's value breaks buttons already sent.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from aiogram.filters.callback_data import CallbackData
 
 
-class MenuCb(CallbackData, prefix="m"):
-    """Main menu: own | ready | upscale | settings | language | help | home."""
+class Mode(StrEnum):
+    """What the bot can do with a photo: the main menu's first buttons, and the offer for a photo sent first."""
 
-    action: str
+    OWN = "own"
+    READY = "ready"
+    UPSCALE = "upscale"
+
+
+class MenuAction(StrEnum):
+    OWN = Mode.OWN.value
+    READY = Mode.READY.value
+    UPSCALE = Mode.UPSCALE.value
+    SETTINGS = "settings"
+    LANGUAGE = "language"
+    HELP = "help"
+    HOME = "home"
+
+
+class MenuCb(CallbackData, prefix="m"):
+    action: MenuAction
 
 
 class PhotoFirstCb(CallbackData, prefix="pf"):
-    """A photo sent outside any dialogue: what to do with it (own | ready | upscale)."""
+    """A photo sent outside any dialogue: what to do with it."""
 
-    mode: str
+    mode: Mode
 
 
 class AlgorithmCb(CallbackData, prefix="al"):
     model: str
 
 
+class StyleSource(StrEnum):
+    GALLERY = "gallery"
+
+
 class StyleSourceCb(CallbackData, prefix="ss"):
     """While a style picture is expected: open the gallery."""
 
-    action: str
+    action: StyleSource
 
 
 class GalleryCb(CallbackData, prefix="gs"):
     style: str
 
 
-class OptionCb(CallbackData, prefix="op"):
-    """Own-style options: strength | colors | size | second | blend | drop_second | go."""
+class Size(StrEnum):
+    """The result size: an own-style option and a preference."""
 
-    name: str
+    STANDARD = "standard"
+    HD = "hd"
+
+
+class Option(StrEnum):
+    """Own-style options; ``value`` is a percent (strength, blend), ``0``/``1`` (colors) or a :class:`Size`."""
+
+    STRENGTH = "strength"
+    COLORS = "colors"
+    SIZE = "size"
+    SECOND = "second"
+    BLEND = "blend"
+    DROP_SECOND = "drop_second"
+    GO = "go"
+
+
+class OptionCb(CallbackData, prefix="op"):
+    name: Option
     value: str = ""
 
 
@@ -51,10 +93,17 @@ class UpscaleCb(CallbackData, prefix="up"):
     preset: str
 
 
-class ResultCb(CallbackData, prefix="rs"):
-    """After a result: strength | restyle | upscale | file, for result number ``rid``."""
+class ResultAction(StrEnum):
+    STRENGTH = "strength"
+    RESTYLE = "restyle"
+    UPSCALE = "upscale"
+    FILE = "file"
 
-    action: str
+
+class ResultCb(CallbackData, prefix="rs"):
+    """After a result: what to do with result number ``rid``."""
+
+    action: ResultAction
     rid: int
 
 
@@ -63,8 +112,13 @@ class ResultStrengthCb(CallbackData, prefix="rv"):
     percent: int
 
 
+class Setting(StrEnum):
+    SIZE = "size"  # value: a Size
+    AS_FILE = "as_file"  # value: 0 | 1
+
+
 class SettingsCb(CallbackData, prefix="st"):
-    name: str
+    name: Setting
     value: str
 
 
@@ -72,7 +126,10 @@ class LanguageCb(CallbackData, prefix="lg"):
     code: str
 
 
-class CancelCb(CallbackData, prefix="cx"):
-    """Cancel the dialogue step, or (``job``) the running job from its status message."""
+class CancelTarget(StrEnum):
+    DIALOGUE = "dialogue"  # the dialogue step
+    JOB = "job"  # the running job, from its status message
 
-    what: str = "dialogue"
+
+class CancelCb(CallbackData, prefix="cx"):
+    what: CancelTarget = CancelTarget.DIALOGUE

@@ -8,35 +8,35 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from ml_models.registry import Availability
 
-from .callbacks import CancelCb, MenuCb, PhotoFirstCb
+from .callbacks import CancelCb, CancelTarget, MenuAction, MenuCb, Mode, PhotoFirstCb
 
 ARBITRARY_MODELS = ("microast", "adain", "gatys")
 PRESET_MODELS = ("johnson", "cyclegan")
 
 
-def modes(availability: Availability) -> list[str]:
-    """Menu modes that have at least one installed model: own | ready | upscale."""
+def modes(availability: Availability) -> list[Mode]:
+    """Menu modes that have at least one installed model."""
     out = []
     if any(m in availability.models for m in ARBITRARY_MODELS):
-        out.append("own")
+        out.append(Mode.OWN)
     if any(m in availability.models for m in PRESET_MODELS):
-        out.append("ready")
+        out.append(Mode.READY)
     if "upscale" in availability.models:
-        out.append("upscale")
+        out.append(Mode.UPSCALE)
     return out
 
 
-def _mode_title(mode: str) -> str:
-    return {"own": _("🎨 My own style"), "ready": _("🖼 Ready styles"), "upscale": _("🔍 Upscale x4")}[mode]
+def _mode_title(mode: Mode) -> str:
+    return {Mode.OWN: _("🎨 My own style"), Mode.READY: _("🖼 Ready styles"), Mode.UPSCALE: _("🔍 Upscale x4")}[mode]
 
 
 def main_menu(availability: Availability) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for mode in modes(availability):
-        kb.button(text=_mode_title(mode), callback_data=MenuCb(action=mode))
-    kb.button(text=_("⚙️ Settings"), callback_data=MenuCb(action="settings"))
-    kb.button(text=_("🌐 Language"), callback_data=MenuCb(action="language"))
-    kb.button(text=_("❓ Help"), callback_data=MenuCb(action="help"))
+        kb.button(text=_mode_title(mode), callback_data=MenuCb(action=MenuAction(mode)))
+    kb.button(text=_("⚙️ Settings"), callback_data=MenuCb(action=MenuAction.SETTINGS))
+    kb.button(text=_("🌐 Language"), callback_data=MenuCb(action=MenuAction.LANGUAGE))
+    kb.button(text=_("❓ Help"), callback_data=MenuCb(action=MenuAction.HELP))
     kb.adjust(*([1] * len(modes(availability))), 3)
     return kb.as_markup()
 
@@ -53,7 +53,7 @@ def photo_first(availability: Availability) -> InlineKeyboardMarkup:
 
 def home() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text=_("🏠 Menu"), callback_data=MenuCb(action="home"))
+    kb.button(text=_("🏠 Menu"), callback_data=MenuCb(action=MenuAction.HOME))
     return kb.as_markup()
 
 
@@ -66,5 +66,5 @@ def cancel() -> InlineKeyboardMarkup:
 def job_status() -> InlineKeyboardMarkup:
     """Under the status message of a queued or running job."""
     kb = InlineKeyboardBuilder()
-    kb.button(text=_("✖️ Cancel the job"), callback_data=CancelCb(what="job"))
+    kb.button(text=_("✖️ Cancel the job"), callback_data=CancelCb(what=CancelTarget.JOB))
     return kb.as_markup()

@@ -6,10 +6,10 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from handlers.common.texts import title
 from ml_models import registry
+from texts import title
 
-from .callbacks import AlgorithmCb, CancelCb, GalleryCb, OptionCb, StyleSourceCb
+from .callbacks import AlgorithmCb, CancelCb, GalleryCb, Option, OptionCb, Size, StyleSource, StyleSourceCb
 
 STRENGTHS = (25, 50, 75, 100)
 BLENDS = (25, 50, 75)  # share of the second style
@@ -27,7 +27,7 @@ def algorithms(models: list[registry.ModelSpec]) -> InlineKeyboardMarkup:
 def style_source(has_gallery: bool) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     if has_gallery:
-        kb.button(text=_("🖼 Pick from the gallery"), callback_data=StyleSourceCb(action="gallery"))
+        kb.button(text=_("🖼 Pick from the gallery"), callback_data=StyleSourceCb(action=StyleSource.GALLERY))
     kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
     kb.adjust(1)
     return kb.as_markup()
@@ -55,32 +55,32 @@ def options(spec: registry.ModelSpec, values: dict, style_count: int, second_sha
     if "strength" in names:
         current = round(float(values.get("strength", 1.0)) * 100)
         for value in STRENGTHS:
-            kb.button(text=_mark(f"{value}%", value == current), callback_data=OptionCb(name="strength",
+            kb.button(text=_mark(f"{value}%", value == current), callback_data=OptionCb(name=Option.STRENGTH,
                                                                                        value=str(value)))
         rows.append(len(STRENGTHS))
     if "preserve_colors" in names:
         keep = bool(values.get("preserve_colors"))
         kb.button(text=_("🎨 Keep colours: on") if keep else _("🎨 Keep colours: off"),
-                  callback_data=OptionCb(name="colors", value="0" if keep else "1"))
+                  callback_data=OptionCb(name=Option.COLORS, value="0" if keep else "1"))
         rows.append(1)
     if "size" in names:
-        size = values.get("size", "standard")
-        kb.button(text=_mark(_("Standard size"), size == "standard"), callback_data=OptionCb(name="size",
-                                                                                             value="standard"))
-        kb.button(text=_mark(_("HD"), size == "hd"), callback_data=OptionCb(name="size", value="hd"))
+        size = values.get("size", Size.STANDARD)
+        kb.button(text=_mark(_("Standard size"), size == Size.STANDARD),
+                  callback_data=OptionCb(name=Option.SIZE, value=Size.STANDARD))
+        kb.button(text=_mark(_("HD"), size == Size.HD), callback_data=OptionCb(name=Option.SIZE, value=Size.HD))
         rows.append(2)
     if spec.max_styles > 1:
         if style_count < 2:
-            kb.button(text=_("➕ Add a second style"), callback_data=OptionCb(name="second"))
+            kb.button(text=_("➕ Add a second style"), callback_data=OptionCb(name=Option.SECOND))
             rows.append(1)
         else:
             share = round(second_share * 100)
             for value in BLENDS:
                 kb.button(text=_mark(_("2nd {value}%").format(value=value), value == share),
-                          callback_data=OptionCb(name="blend", value=str(value)))
-            kb.button(text=_("➖ Remove the second style"), callback_data=OptionCb(name="drop_second"))
+                          callback_data=OptionCb(name=Option.BLEND, value=str(value)))
+            kb.button(text=_("➖ Remove the second style"), callback_data=OptionCb(name=Option.DROP_SECOND))
             rows.extend([len(BLENDS), 1])
-    kb.button(text=_("▶️ Go!"), callback_data=OptionCb(name="go"))
+    kb.button(text=_("▶️ Go!"), callback_data=OptionCb(name=Option.GO))
     kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
     rows.append(2)
     kb.adjust(*rows)

@@ -6,8 +6,8 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from handlers.common.texts import title
 from ml_models import registry
+from texts import title
 
 from .callbacks import CancelCb, UpscaleCb
 

@@ -1,13 +1,16 @@
-"""Engine settings, shared by workers, the CLI and benchmarks (no torch import)."""
+"""Engine settings, shared by workers, the CLI and benchmarks (no torch import), read through ``environment.Env``."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from environment import Env
+
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_STYLES_DIR = DEFAULT_WEIGHTS_DIR / "styles"
+DEVICES = ("auto", "cpu", "cuda", *(f"cuda:{i}" for i in range(16)))
 
 
 @dataclass(frozen=True)
@@ -23,18 +26,18 @@ class EngineSettings:
     allocator: str = "reuse"  # reuse (keep freed memory during a job, ml_models.allocator) | system
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> EngineSettings:
-        env = dict(os.environ if env is None else env)
-        weights_dir = Path(env.get("WEIGHTS_DIR") or DEFAULT_WEIGHTS_DIR).expanduser()
-        styles_default = weights_dir / "styles"
+    def from_env(cls, env: Env | Mapping[str, str] | None = None) -> EngineSettings:
+        """Read and check the engine's variables (see .env.example); raise ``EnvError`` naming a bad one."""
+        env = Env.of(env)
+        weights_dir = env.path("WEIGHTS_DIR", DEFAULT_WEIGHTS_DIR)
         return cls(
             weights_dir=weights_dir,
-            styles_dir=Path(env.get("STYLES_DIR") or styles_default).expanduser(),
-            device=env.get("DEVICE", "auto") or "auto",
-            precision=env.get("PRECISION", "auto") or "auto",
-            torch_threads=int(env.get("TORCH_THREADS", "0") or 0),
-            max_input_pixels=int(env.get("MAX_INPUT_PIXELS", "40000000") or 40_000_000),
-            max_output_side=int(env.get("MAX_OUTPUT_SIDE", "8192") or 8192),
-            tile=int(env.get("SR_TILE", "256") or 256),
-            allocator=(env.get("ALLOCATOR", "reuse") or "reuse").strip().lower(),
+            styles_dir=env.path("STYLES_DIR", weights_dir / "styles"),
+            device=env.choice("DEVICE", "auto", DEVICES),
+            precision=env.choice("PRECISION", "auto", ("auto", "fp32")),
+            torch_threads=env.integer("TORCH_THREADS", 0, 0, 1024),
+            max_input_pixels=env.integer("MAX_INPUT_PIXELS", 40_000_000, 10_000, 1_000_000_000),
+            max_output_side=env.integer("MAX_OUTPUT_SIDE", 8192, 64, 65_536),
+            tile=env.integer("SR_TILE", 256, 32, 4096),
+            allocator=env.choice("ALLOCATOR", "reuse", ("reuse", "system")),
         )

@@ -13,7 +13,7 @@ from aiogram.utils.i18n import I18n
 from babel.messages.pofile import read_po
 
 import locales
-from handlers.common import texts
+import texts
 from ml_models import errors
 
 FIELD = re.compile(r"{([a-z_]*)(?:[:!][^}]*)?}")

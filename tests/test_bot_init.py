@@ -22,13 +22,17 @@ def settings(tmp_path: Path, **env: str):
     return load_settings({"BOT_TOKEN": TOKEN, "DATA_DIR": str(tmp_path), **env}, dotenv_path=None)
 
 
-class FakeExecutor:
-    def stats(self) -> dict:
-        return {}
+async def test_an_executor_without_the_protocol_is_refused_at_build(tmp_path: Path) -> None:
+    class StatsOnly:
+        def stats(self) -> dict:
+            return {}
+
+    with pytest.raises(TypeError, match=r"StatsOnly is not a jobs.Executor: it lacks cancel, discard, eta, "):
+        bot_init.build(settings(tmp_path), executor=StatsOnly())  # type: ignore[arg-type]
 
 
 async def test_custom_api_base_and_memory_storage(tmp_path: Path) -> None:
-    app = bot_init.build(settings(tmp_path, TELEGRAM_API_URL="http://127.0.0.1:9/"), executor=FakeExecutor())
+    app = bot_init.build(settings(tmp_path, TELEGRAM_API_URL="http://127.0.0.1:9/"))  # the local pool, not started
     try:
         assert app.bot.session.api.api_url(TOKEN, "getMe") == f"http://127.0.0.1:9/bot{TOKEN}/getMe"
         assert app.bot.session.api.file_url(TOKEN, "photos/a.jpg") == f"http://127.0.0.1:9/file/bot{TOKEN}/photos/a.jpg"

@@ -10,10 +10,10 @@ import zlib
 import pytest
 from PIL import Image
 
-from handlers.common.dialogue import ImageRef, LastResult, Prefs, Recipe
-from handlers.common.files import probe
-from handlers.common.tracker import StatusMessage
+from dialogue import ImageRef, LastResult, Prefs, Recipe
 from ml_models.errors import ImageError
+from services.file_store import probe
+from services.job_tracker import StatusMessage
 
 
 def encoded(fmt: str, size: tuple[int, int] = (64, 48), mode: str = "RGB", **kw) -> bytes:

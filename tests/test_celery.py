@@ -76,7 +76,7 @@ class Workers:
         log = self.logs / f"worker{n}.log"
         env = {**os.environ, "REDIS_URL": self.redis_url, "JOB_RUNNER": "tests.job_runners:sleepy",
                "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_S), "CELERY_QUEUE": self.queue, "DEVICE": "cpu",
-               "WORKER_THREADS": "1", "TIMEOUT_SCALE": str(TIMEOUT_SCALE), "PRELOAD": "microast",
+               "WORKER_THREADS": "1", "JOB_TIMEOUT_SCALE": str(TIMEOUT_SCALE), "PRELOAD": "microast",
                "PYTHONPATH": str(REPO),
                "C_FORCE_ROOT": "1"}  # CI runs as root; Celery refuses pickle under root without it
         t0 = time.monotonic()

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from ml_models.api import JobRequest
+from ml_models.engine import stylise_frames
 from ml_models.video import flicker, synthetic
 from ml_models.video.api import TEMPORAL_WEIGHTS
-from ml_models.video.engine_adapter import stylise_frames
 from ml_models.video.temporal import TemporalFilter
 from tests.engine_helpers import settings
 from tests.video_helpers import photo, style_bytes

@@ -1,9 +1,9 @@
 """One clip, end to end and as a stream: probe, decode, size, stylise, steady, encode.
 
-Frames flow through generators: the decoder yields one frame, the engine holds at most a batch, the temporal filter
-the previous frame, the encoder what x264 keeps in its look-ahead; so memory does not grow with the clip's length.
-Limits are checked before decoding (file size, declared duration) and while decoding (frames), and the output file
-appears only when complete.
+Frames flow through generators: the decoder yields one frame, the engine (``engine.stylise_frames``: the network
+loaded and the style encoded once) takes one, the temporal filter keeps the previous one, the encoder what x264 holds
+in its look-ahead; so memory does not grow with the clip's length. Limits are checked before decoding (file size,
+declared duration) and while decoding (frames), and the output file appears only when complete.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import numpy as np
 
 from ml_models import registry
 from ml_models.api import CancelledFn, JobRequest, ProgressFn
+from ml_models.engine import stylise_frames
 from ml_models.errors import BadRequest, Cancelled
 from ml_models.settings import EngineSettings
-from ml_models.video import container, encode, engine_adapter
+from ml_models.video import container, encode
 from ml_models.video.api import KINDS, TEMPORAL_WEIGHTS, VIDEO_MODELS, VideoLimits, VideoRequest, VideoResult
 from ml_models.video.errors import VideoError
 from ml_models.video.temporal import TemporalFilter
@@ -92,13 +93,13 @@ def run_clip(request: VideoRequest, src: Path, dst: Path, settings: EngineSettin
     width, height, square = output_size(info.width, info.height, request.kind, side, limits.note_side)
     total = info.frames
     job = JobRequest(model=spec.id, content=b"", preset=request.preset, styles=list(request.styles),
-                     style_weights=list(request.style_weights), options=options)
+                     style_weights=list(request.style_weights), options={**options, "max_side": side})
     keep_audio = request.kind == "video" and info.audio_codec is not None
     weight = TEMPORAL_WEIGHTS[spec.id] if request.temporal is None else float(request.temporal)
     if not 0.0 <= weight < 1.0:
         raise BadRequest(message=f"temporal weight {weight} is not in [0, 1)", option="temporal")
     steady = TemporalFilter(weight)
-    pending: deque[np.ndarray] = deque()  # inputs whose stylised frames are still in the engine's batch
+    pending: deque[np.ndarray] = deque()  # inputs whose stylised frames the engine has not yielded yet
 
     def inputs() -> Iterator[np.ndarray]:
         for rgb in container.frames(src, info, limits):
@@ -110,7 +111,7 @@ def run_clip(request: VideoRequest, src: Path, dst: Path, settings: EngineSettin
 
     writer = encode.ClipWriter(dst, width, height, info.fps, audio_from=src if keep_audio else None)
     with writer:
-        for stylised in engine_adapter.stylise_frames(job, inputs(), settings, cancelled):
+        for stylised in stylise_frames(job, inputs(), settings, cancelled):
             writer.write(steady.step(pending.popleft(), stylised).output)
             if progress is not None:
                 total = max(total, writer.frames)

@@ -8,15 +8,14 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMarkup, Message, User
 from aiogram.utils.i18n import gettext as _
 
+import dialogue
 from config import Settings
+from dialogue import ImageRef, Recipe
 from keyboards import menu as menu_kb
 from ml_models.registry import Availability
-
-from . import dialogue
-from .dialogue import ImageRef, Recipe
-from .files import FileStore, InputRejected
-from .texts import error_text, language
-from .tracker import JobTracker, Order
+from services.file_store import FileStore, InputRejected
+from services.job_tracker import JobTracker, Order
+from texts import error_text, language
 
 
 def menu_text() -> str:

@@ -28,17 +28,16 @@ from aiogram.utils.chat_action import ChatActionSender
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from jobs import Cancelled, Done, Failed, Job, Progress, QueueBusy, Queued, Started
+from dialogue import LastResult, Recipe
+from jobs import Cancelled, Done, Executor, Failed, Job, JobHandle, Progress, QueueBusy, Queued, Started
 from keyboards import menu as menu_kb
 from keyboards import results as results_kb
 from ml_models import registry
 from ml_models.api import JobRequest, JobResult
 from ml_models.errors import EngineError
 from ml_models.limits import telegram_photo_ok
-
-from .dialogue import LastResult, Recipe
-from .files import FileStore, InputRejected
-from .texts import duration, error_text, options_summary, preset_title, progress_bar
+from services.file_store import FileStore, InputRejected
+from texts import duration, error_text, options_summary, preset_title, progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +123,7 @@ class StatusMessage:
 class JobTracker:
     """Submits jobs, follows them in background tasks and delivers what they produce."""
 
-    def __init__(self, *, bot: Bot, executor: Any, storage: BaseStorage, isolation: BaseEventIsolation, i18n: I18n,
+    def __init__(self, *, bot: Bot, executor: Executor, storage: BaseStorage, isolation: BaseEventIsolation, i18n: I18n,
                  files: FileStore, results_dir: Path, status_interval: float, can_upscale: bool = True) -> None:
         self.bot = bot
         self.executor = executor
@@ -212,12 +211,12 @@ class JobTracker:
 
     # ------------------------------------------------------------------------------------------------ following
 
-    def _follow(self, handle: Any, job: Job, status: Message | None) -> None:
+    def _follow(self, handle: JobHandle, job: Job, status: Message | None) -> None:
         task = asyncio.create_task(self._run(handle, job, status), name=f"job-{job.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, handle: Any, job: Job, status_message: Message | None) -> None:
+    async def _run(self, handle: JobHandle, job: Job, status_message: Message | None) -> None:
         with self.i18n.context(), self.i18n.use_locale(job.language or self.i18n.default_locale):
             status = (StatusMessage(self.bot, job.chat_id, status_message.message_id, status_message.text or "",
                                     self.status_interval) if status_message else None)

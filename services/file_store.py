@@ -21,11 +21,10 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import Message
 from PIL import Image, UnidentifiedImageError
 
+from dialogue import ImageRef
 from ml_models import registry
 from ml_models.errors import ImageError
 from ml_models.limits import MAX_ASPECT
-
-from .dialogue import ImageRef
 
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 """getFile refuses bigger files for bots (without a local Bot API server)."""
