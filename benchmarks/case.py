@@ -84,6 +84,7 @@ def pair(a: dict) -> dict:
     fast_times, ref_times = _alternate(fast.forward, ref.forward, n)
     tiles = fast.tiles or None
     scale = tiles["total"] / tiles["timed"] if tiles else 1.0  # super-resolution tiles all have the same shape
+    gflop = {name: value * scale for name, value in gflop.items()}
     if family == "gatys":
         fidelity = gatys_bench.step_fidelity(weights_dir, content, style)
         psnr_db, basis = fidelity["psnr_db"], fidelity["basis"]
@@ -127,8 +128,7 @@ def upscale(a: dict) -> dict:
     warm = [_timed(lambda: engine.run(request, settings))[0]
             for _ in range(_budgeted(first, a["repeat"], a["budget_s"]))]
     return {"input": a["size"], "width": result.width, "height": result.height, "mime": result.mime,
-            "first_s": first, "warm_s": statistics.median(warm), "peak_rss_mb": peak_rss_mb(),
-            "precision": str(result.info.get("precision", ""))}
+            "first_s": first, "warm_s": statistics.median(warm), "peak_rss_mb": peak_rss_mb()}
 
 
 def worker(a: dict) -> dict:

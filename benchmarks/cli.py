@@ -7,6 +7,7 @@ the same cores. This process never imports torch; it prints Markdown (``benchmar
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -97,18 +98,18 @@ def main(argv: list[str] | None = None) -> int:
         made = run_case(tmp, "weights", {"dir": weights_dir, "families": every}, "weights (genuine links, random rest)")
         results["meta"].update(weights=made.get("files"), torch=made.get("torch"), threads=made.get("threads"))
         if "models" in sections:
-            results["models"] = [
-                targets.verdicts({"family": family, "size": size, **run_case(
-                    tmp, "pair", {**common, "family": family, "size": size,
-                                  "max_tiles": rrdb_tiles if family == "rrdb" else 0}, f"{family} {size}")})
-                for family in families for size in sizes]
+            results["models"] = []
+            for family, size in itertools.product(families, sizes):
+                args = {**common, "family": family, "size": size, "max_tiles": rrdb_tiles if family == "rrdb" else 0}
+                result = run_case(tmp, "pair", args, f"{family} {size}")
+                results["models"].append(targets.verdicts({"family": family, "size": size, **result}))
         if "gatys" in sections and "gatys" in families:
             results["gatys_convergence"] = run_case(
                 tmp, "converge", {"weights_dir": weights_dir, "size": 256 if a.quick else 512,
                                   "ref_steps": 100 if a.quick else 300}, "gatys: time to the reference loss")
         if "sr" in sections and "srvgg" in families:
-            results["upscale"] = [run_case(tmp, "upscale", {**common, "size": size}, f"upscale job {size}")
-                                  for size in sizes]
+            results["upscale"] = [{"input": size, **run_case(tmp, "upscale", {**common, "size": size},
+                                                             f"upscale job {size}")} for size in sizes]
         if "worker" in sections:
             results["worker"] = run_case(tmp, "worker", {"weights_dir": weights_dir, "families": every},
                                          "worker with every model")

@@ -60,7 +60,7 @@ def gatys_race(c: dict) -> str:
 
 
 def upscale_table(jobs: list[dict]) -> str:
-    rows = [[r.get("input", "?"), f"ERROR: {r['error']}"[:160], "–", "–", "–", "–"] if "error" in r else
+    rows = [[r["input"], f"ERROR: {r['error']}"[:160], "–", "–", "–", "–"] if "error" in r else
             [f"{r['input']}²", f"{r['width']}x{r['height']} {r['mime']}", num(r["first_s"]), num(r["warm_s"]),
              num(r["warm_s"] / (r["input"] ** 2 / 1e6)), num(r["peak_rss_mb"], 0)] for r in jobs]
     return table(["input", "output", "first job s", "warm job s", "s / input MP", "peak RSS MiB"], rows)
