@@ -199,3 +199,18 @@ def test_gatys_convergence_races_the_engines_schedule_to_the_bar(tmp_path: Path)
         assert result["ratio"] is None and result["last_scored"]["seconds"] > budget
         assert "over the reference's time" in report.gatys_race(result)
     assert set(result["gradient_fidelity"]) == {"photo", "reference's result"}
+
+
+def test_super_resolution_case_times_only_the_first_tiles(tmp_path: Path) -> None:
+    """RRDB jobs take minutes: a capped run does the first tiles of the engine's tiling and says how many there are."""
+    import torch
+
+    from benchmarks import cases
+
+    content = torch.rand(1, 3, 300, 300)  # 256-px tiles with the engine's overlap: 2 x 2
+    capped = cases.build("srvgg", tmp_path, content, content, "ref", max_tiles=1)  # no weight file: a random SRVGG
+    out = capped.forward()
+    side = math.isqrt(out.numel() // 3)  # one square x4 tile of at most 256 input px
+    assert capped.tiles == {"timed": 1, "total": 4} and out.numel() == 3 * side * side and 600 < side <= 1024
+    whole = cases.build("srvgg", tmp_path, content, content, "ref")
+    assert whole.forward().shape == (1, 3, 1200, 1200) and whole.tiles == {"timed": 4, "total": 4}
