@@ -86,6 +86,14 @@ def load_vgg(weights_dir: Path, prefer: str) -> tuple[VGG19, str]:
     return VGG19(), "random VGG19() (no weight file)"
 
 
+def gatys_objective(vgg: VGG19, dtype: torch.dtype, content: Tensor, style: Tensor,
+                    config: gatys.GatysConfig) -> gatys.Objective:
+    """The engine's objective at ``content``'s size, the style fitted as ``gatys.stylize`` fits it."""
+    layers = gatys.choose_layers(vgg, config.content_layers, config.style_layers)[:2]
+    return gatys.Objective(vgg, CPU, dtype, content, [gatys.fit_style(style, tuple(content.shape[-2:]))], [1.0],
+                           config, *layers)
+
+
 def _simple(load: Callable[[list[Path] | None], nn.Module], rels: tuple[str, ...], to_input: Callable[[Tensor], Tensor],
             run: Callable[[nn.Module, Tensor, Tensor], Tensor]):
     """A family whose job is ``run(net, input, style)`` on one network, under the path's context."""
@@ -177,9 +185,7 @@ def _gatys(weights_dir: Path, content: Tensor, style: Tensor, path: str, dtype: 
     vgg, rel = load_vgg(weights_dir, "full")
     vgg = place(vgg, path)
     config = gatys.GatysConfig(scales=(1.0,), steps=(1,))
-    layers = gatys.choose_layers(vgg, config.content_layers, config.style_layers)[:2]
-    objective = gatys.Objective(vgg, CPU, dtype, content, [gatys.fit_style(style, tuple(content.shape[-2:]))], [1.0],
-                                config, *layers)
+    objective = gatys_objective(vgg, dtype, content, style, config)
     step = gatys.make_stepper(config, content.clone().requires_grad_(True), objective)
     genuine = rel == SUBSET_VGG  # linked from ../shared only
     return Prepared(lambda: torch.tensor(step()), [vgg], f"{'genuine' if genuine else 'random'} {rel}", genuine, 2.0)

@@ -5,7 +5,7 @@ compared pixel by pixel: L-BFGS amplifies any difference).
 
 *Convergence*: the bar is the final loss of ``ref_steps`` single-scale fp32 L-BFGS iterations on an NCHW VGG, its time
 the budget. The engine's coarse-to-fine schedule then runs on the fast path (its last scale until the bar or the
-budget); each full-size iterate is re-scored with an exact fp32 copy of the objective, outside the timed part.
+budget); each full-size iterate is re-scored with the fp32 objective on the reference VGG, outside the timed part.
 Everything goes through ``ml_models.gatys``' public API.
 """
 
@@ -18,18 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from benchmarks.cases import CPU, SUBSET_VGG, fast_dtype, load_vgg, place
+from benchmarks.cases import CPU, SUBSET_VGG, fast_dtype, gatys_objective, load_vgg, place
 from ml_models import gatys
 from ml_models.errors import Cancelled
 from ml_models.vgg import VGG19
-
-
-def objective(vgg: VGG19, dtype: torch.dtype, content: Tensor, style: Tensor,
-              config: gatys.GatysConfig) -> gatys.Objective:
-    """The engine's objective at ``content``'s size, the style fitted as ``stylize`` fits it."""
-    layers = gatys.choose_layers(vgg, config.content_layers, config.style_layers)[:2]
-    return gatys.Objective(vgg, CPU, dtype, content, [gatys.fit_style(style, tuple(content.shape[-2:]))], [1.0],
-                           config, *layers)
 
 
 def gradient_fidelity(vgg_ref: VGG19, vgg_fast: VGG19, dtype: torch.dtype, content: Tensor, style: Tensor,
@@ -38,7 +30,7 @@ def gradient_fidelity(vgg_ref: VGG19, vgg_fast: VGG19, dtype: torch.dtype, conte
     relative L2 error and cosine."""
     def gradient(vgg: VGG19, precision: torch.dtype, image: Tensor) -> Tensor:
         x = image.detach().float().clone().requires_grad_(True)
-        objective(vgg, precision, content, style, config)(x)[0].backward()
+        gatys_objective(vgg, precision, content, style, config)(x)[0].backward()
         return x.grad.float()
 
     out = {}
@@ -73,7 +65,7 @@ def convergence(weights_dir: Path, content: Tensor, style: Tensor, ref_steps: in
     started = time.perf_counter()
     ref = gatys.stylize(vgg_ref, content, [style], config=ref_config, device=CPU, dtype=torch.float32)
     budget, bar = time.perf_counter() - started, ref.final_loss
-    exact = objective(vgg_ref, torch.float32, content, style, ref_config)
+    exact = gatys_objective(vgg_ref, torch.float32, content, style, ref_config)
 
     @torch.no_grad()
     def score(image: Tensor) -> float:
