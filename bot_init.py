@@ -79,7 +79,10 @@ def build_storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
     if settings.redis_url:
         from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 
-        storage = RedisStorage.from_url(settings.redis_url)
+        from jobs.wire import ssl_options  # the same TLS policy as the job queue: verified unless the operator opts out
+
+        tls = ssl_options(settings.redis_url, settings.jobs.redis_ssl_cert_reqs, settings.jobs.redis_ca_cert)
+        storage = RedisStorage.from_url(settings.redis_url, connection_kwargs=tls)
         return storage, RedisEventIsolation(redis=storage.redis)
     return MemoryStorage(), SimpleEventIsolation()
 

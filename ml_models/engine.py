@@ -27,6 +27,7 @@ from ml_models import families, images, registry
 from ml_models.api import CancelledFn, JobRequest, JobResult, ProgressFn
 from ml_models.errors import BadRequest, Cancelled, TooLarge
 from ml_models.settings import EngineSettings
+from ml_models.weights import check_load as check_weight_files
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ def _plan(request: JobRequest, settings: EngineSettings) -> _Plan:
     options = spec.validate_options(raw_options)
     weights = _style_weights(request, spec)
     paths = registry.resolve_weights(spec.id, request.preset, settings.weights_dir)
+    check_weight_files(paths, settings.weights_dir)  # pinned sha256 or the first use's, in the lock
     max_side = _max_side(spec, options, override)
     family = families.get(spec.family)
     device = _device(settings)
@@ -166,11 +168,15 @@ def _prepare(plan: _Plan, style_rgbs: list[np.ndarray], settings: EngineSettings
     return job, plan.family.prepare(job)
 
 
-def _fit(plan: _Plan, job: families.Job, rgb: np.ndarray, settings: EngineSettings) -> np.ndarray:
-    """The picture at the model's size, small enough that the result fits ``max_output_side``, within the budget."""
+def _fit(plan: _Plan, job: families.Job, rgb: np.ndarray, settings: EngineSettings,
+         source_size: tuple[int, int] | None = None) -> np.ndarray:
+    """The picture at the model's size, small enough that the result fits ``max_output_side``, within the budget.
+
+    ``source_size`` is the picture's size before a reducing decode, for the "resized from" note."""
     fitted = images.fit(rgb, plan.max_side)
-    if max(fitted.shape[:2]) < max(rgb.shape[:2]):
-        job.notes.append(f"resized from {rgb.shape[1]}x{rgb.shape[0]} to {fitted.shape[1]}x{fitted.shape[0]}")
+    source_w, source_h = source_size or (rgb.shape[1], rgb.shape[0])
+    if max(fitted.shape[:2]) < max(source_w, source_h):
+        job.notes.append(f"resized from {source_w}x{source_h} to {fitted.shape[1]}x{fitted.shape[0]}")
     scale = plan.family.output_scale(job.net)
     limit = max(1, settings.max_output_side // scale)
     if scale > 1 and max(fitted.shape[:2]) > limit:
@@ -182,6 +188,12 @@ def _fit(plan: _Plan, job: families.Job, rgb: np.ndarray, settings: EngineSettin
     return fitted
 
 
+def _style_pictures(request: JobRequest, plan: _Plan, settings: EngineSettings) -> list[np.ndarray]:
+    """The style pictures, decoded toward the side the model reads them at (bounded memory for huge uploads)."""
+    side = max(plan.max_side, families.STYLE_SIDE)
+    return [images.decode(s, max_pixels=settings.max_input_pixels, max_side=side).rgb for s in request.styles]
+
+
 # ------------------------------------------------------------------------------------------------ entry points
 
 
@@ -191,10 +203,9 @@ def run(request: JobRequest, settings: EngineSettings | None = None, progress: P
     started = time.perf_counter()
     settings = settings or EngineSettings.from_env()
     plan = _plan(request, settings)
-    decoded = images.decode(request.content, max_pixels=settings.max_input_pixels)
-    style_rgbs = [images.decode(s, max_pixels=settings.max_input_pixels).rgb for s in request.styles]
-    job, stylise = _prepare(plan, style_rgbs, settings, progress, cancelled)
-    rgb = _fit(plan, job, decoded.rgb, settings)
+    decoded = images.decode(request.content, max_pixels=settings.max_input_pixels, max_side=plan.max_side)
+    job, stylise = _prepare(plan, _style_pictures(request, plan, settings), settings, progress, cancelled)
+    rgb = _fit(plan, job, decoded.rgb, settings, source_size=decoded.source_size)
     _check_cancel(cancelled, "before start")
     pixels = stylise(rgb)
     if not plan.spec.multi_step and progress is not None:
@@ -229,8 +240,7 @@ def stylise_frames(request: JobRequest, frames: Iterable[np.ndarray], settings: 
     """
     settings = settings or EngineSettings.from_env()
     plan = _plan(request, settings)
-    style_rgbs = [images.decode(s, max_pixels=settings.max_input_pixels).rgb for s in request.styles]
-    job, stylise = _prepare(plan, style_rgbs, settings, None, cancelled)
+    job, stylise = _prepare(plan, _style_pictures(request, plan, settings), settings, None, cancelled)
     for index, frame in enumerate(frames):
         array = np.asarray(frame)
         if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
