@@ -21,8 +21,15 @@ from torch import Tensor, nn
 
 from benchmarks.common import SHARED_WEIGHTS
 from ml_models import device as engine_device
-from ml_models import gatys
+from ml_models import families, gatys, registry
+from ml_models.adain import AdaIN, AdaINDecoder, AdaINEncoder, adaptive_instance_norm
+from ml_models.cyclegan import ResnetGenerator, load_cyclegan
 from ml_models.errors import Cancelled
+from ml_models.johnson import TransformerNet, load_transformer_net
+from ml_models.microast import MicroAST
+from ml_models.rrdbnet import RRDBNet
+from ml_models.srvgg import SRVGGNetCompact
+from ml_models.superres import SR_OVERLAP, load_sr_network
 from ml_models.tiling import pad_to_multiple, tiled_rows
 from ml_models.vgg import VGG19
 
@@ -49,8 +56,6 @@ def to_tensor(rgb: np.ndarray) -> Tensor:
 
 def fast_dtype(family: str) -> torch.dtype:
     """The engine's compute dtype for ``family`` on this CPU (its ``Family.precision``)."""
-    from ml_models import families, registry
-
     return families.get(registry.get(MODEL_IDS[family]).family).precision(CPU)
 
 
@@ -94,12 +99,12 @@ def gatys_objective(vgg: VGG19, dtype: torch.dtype, content: Tensor, style: Tens
                            config, *layers)
 
 
-def _simple(load: Callable[[list[Path] | None], nn.Module], rels: tuple[str, ...], to_input: Callable[[Tensor], Tensor],
-            run: Callable[[nn.Module, Tensor, Tensor], Tensor]):
-    """A family whose job is ``run(net, input, style)`` on one network, under the path's context."""
+def _simple(load: Callable[..., nn.Module], fallback: Callable[[], nn.Module], rels: tuple[str, ...],
+            to_input: Callable[[Tensor], Tensor], run: Callable[[nn.Module, Tensor, Tensor], Tensor]):
+    """A family whose job is ``run(net, input, style)`` on one network (``load(*files)``, else ``fallback()``)."""
     def build(weights_dir: Path, content: Tensor, style: Tensor, path: str, dtype: torch.dtype, max_tiles: int):
         files, weights, genuine = _weights(weights_dir, *rels)
-        net = place(load(files), path)
+        net = place(load(*files) if files else fallback(), path)
         x, s = place_input(to_input(content), path), place_input(style, path)
 
         def forward() -> Tensor:
@@ -111,50 +116,22 @@ def _simple(load: Callable[[list[Path] | None], nn.Module], rels: tuple[str, ...
     return build
 
 
-def _microast(files: list[Path] | None) -> nn.Module:
-    from ml_models.microast import MicroAST
-
-    return MicroAST.load(*files) if files else MicroAST()
-
-
-def _johnson(files: list[Path] | None) -> nn.Module:
-    from ml_models.johnson import TransformerNet, load_transformer_net
-
-    return load_transformer_net(files[0]) if files else TransformerNet(16)
-
-
-def _adain(files: list[Path] | None) -> nn.Module:
-    from ml_models.adain import AdaIN, AdaINDecoder, AdaINEncoder
-
-    return AdaIN.load(*files) if files else AdaIN(AdaINEncoder(), AdaINDecoder())
-
-
 def _adain_run(net: nn.Module, x: Tensor, s: Tensor) -> Tensor:
     """``AdaIN.stylize`` minus the final clamp: random decoders saturate a clamp, which would hide precision errors."""
-    from ml_models.adain import adaptive_instance_norm
-
     padded, (h, w) = pad_to_multiple(x, 8)
     return net.decoder(adaptive_instance_norm(net.encoder(padded), net.encoder(s)))[..., :h, :w].float()
-
-
-def _cyclegan(files: list[Path] | None) -> nn.Module:
-    from ml_models.cyclegan import ResnetGenerator, load_cyclegan
-
-    return load_cyclegan(files[0]) if files else ResnetGenerator()
 
 
 def _super_resolution(rel: str, fallback: Callable[[], nn.Module]):
     """x4 in the engine's tiles (tile 256 input px, its overlap); with ``max_tiles`` only the first tiles run."""
     def build(weights_dir: Path, content: Tensor, style: Tensor, path: str, dtype: torch.dtype, max_tiles: int):
-        from ml_models.superres import SR_OVERLAP, load_sr_network
-
         files, weights, genuine = _weights(weights_dir, rel)
         net, scale = load_sr_network(files[0]) if files else (fallback(), 4)
-        net = place(net, path)
-        prepared = Prepared(lambda: content, [net], weights, genuine)
+        net, tiles = place(net, path), {}
 
         def forward() -> Tensor:
-            seen, kept = {"done": 0, "total": 0}, []
+            kept = []
+            tiles.update(timed=0, total=0)
 
             def tile(t: Tensor) -> Tensor:  # per tile, as the super-resolution family: layout, network, fp32 result
                 with context(path, dtype):
@@ -164,17 +141,14 @@ def _super_resolution(rel: str, fallback: Callable[[], nn.Module]):
                 return y
 
             try:
-                out = torch.cat([rows for _, rows in tiled_rows(
+                return torch.cat([rows for _, rows in tiled_rows(
                     tile, content, scale, tile=256, overlap=SR_OVERLAP,
-                    progress=lambda done, total: seen.update(done=done, total=total),
-                    cancelled=(lambda: seen["done"] >= max_tiles) if max_tiles else None)], dim=-2)
+                    progress=lambda done, total: tiles.update(timed=done, total=total),
+                    cancelled=(lambda: tiles["timed"] >= max_tiles) if max_tiles else None)], dim=-2)
             except Cancelled:
-                out = torch.cat(kept)
-            prepared.tiles = {"timed": seen["done"], "total": seen["total"]}
-            return out
+                return torch.cat(kept)
 
-        prepared.forward = forward
-        return prepared
+        return Prepared(forward, [net], weights, genuine, tiles=tiles)
 
     return build
 
@@ -191,29 +165,18 @@ def _gatys(weights_dir: Path, content: Tensor, style: Tensor, path: str, dtype: 
     return Prepared(lambda: torch.tensor(step()), [vgg], f"{'genuine' if genuine else 'random'} {rel}", genuine, 2.0)
 
 
-def _rrdb() -> nn.Module:
-    from ml_models.rrdbnet import RRDBNet
-
-    return RRDBNet()
-
-
-def _srvgg() -> nn.Module:
-    from ml_models.srvgg import SRVGGNetCompact
-
-    return SRVGGNetCompact()
-
-
-_MICROAST_PARTS = ("content_encoder", "style_encoder", "modulator", "decoder")
+MICROAST_FILES = tuple(f"microast/{part}_iter_160000.pth.tar"
+                       for part in ("content_encoder", "style_encoder", "modulator", "decoder"))
 BUILDERS = {
-    "microast": _simple(_microast, tuple(f"microast/{p}_iter_160000.pth.tar" for p in _MICROAST_PARTS),
-                         lambda c: c, lambda net, x, s: net.stylize(x, s)),
-    "johnson": _simple(_johnson, ("johnson/mosaic_nc16.pth",), lambda c: c * 255.0,
-                       lambda net, x, s: net.stylize(x) / 255.0),
-    "adain": _simple(_adain, ("adain/vgg_normalised.pth", "adain/decoder.pth"), lambda c: c, _adain_run),
-    "cyclegan": _simple(_cyclegan, ("cyclegan/style_monet.pth",), lambda c: c * 2.0 - 1.0,
+    "microast": _simple(MicroAST.load, MicroAST, MICROAST_FILES, lambda c: c, lambda net, x, s: net.stylize(x, s)),
+    "johnson": _simple(load_transformer_net, lambda: TransformerNet(16), ("johnson/mosaic_nc16.pth",),
+                       lambda c: c * 255.0, lambda net, x, s: net.stylize(x) / 255.0),
+    "adain": _simple(AdaIN.load, lambda: AdaIN(AdaINEncoder(), AdaINDecoder()),
+                     ("adain/vgg_normalised.pth", "adain/decoder.pth"), lambda c: c, _adain_run),
+    "cyclegan": _simple(load_cyclegan, ResnetGenerator, ("cyclegan/style_monet.pth",), lambda c: c * 2.0 - 1.0,
                         lambda net, x, s: (net.stylize(x) + 1.0) / 2.0),
-    "rrdb": _super_resolution("esrgan/RealESRGAN_x4plus.pth", _rrdb),
-    "srvgg": _super_resolution("esrgan/realesr-animevideov3.pth", _srvgg),
+    "rrdb": _super_resolution("esrgan/RealESRGAN_x4plus.pth", RRDBNet),
+    "srvgg": _super_resolution("esrgan/realesr-animevideov3.pth", SRVGGNetCompact),
     "gatys": _gatys,
 }
 
