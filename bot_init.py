@@ -110,7 +110,8 @@ def build(settings: Settings, executor: Executor | None = None, bot: Bot | None 
     gallery = Gallery(settings.engine.styles_dir, settings.data_dir / "thumbs")
     tracker = JobTracker(bot=bot, executor=executor, storage=storage, isolation=isolation, i18n=i18n, files=files,
                          results_dir=settings.data_dir / "results", status_interval=settings.status_edit_interval,
-                         can_upscale="upscale" in availability.models)
+                         can_upscale="upscale" in availability.models,
+                         video_max_seconds=settings.video_max_seconds)
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings, executor=executor,
                             tracker=tracker, availability=availability, gallery=gallery, files=files)
     GroupChatGate().setup(dispatcher)  # in groups: only /cmd@bot and replies to the bot

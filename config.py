@@ -55,6 +55,7 @@ class Settings:
     drain_seconds: float = 20.0
     telegram_retry_s: float = 60.0  # a call answered 429 / 5xx / network error is retried for this long in all
     webhook_check_interval: float = 300.0  # seconds between getWebhookInfo checks that log delivery errors
+    video_max_seconds: float = 15.0  # longest clip (GIF, video, video note) the bot takes
     jobs: JobSettings = field(default_factory=JobSettings)  # the job layer's and the engine's settings
 
     def __repr__(self) -> str:
@@ -151,6 +152,7 @@ def _read(env: Env) -> Settings:
         drain_seconds=env.number("DRAIN_SECONDS", 20.0, 0.0, 3600.0),
         telegram_retry_s=env.number("TELEGRAM_RETRY_S", 60.0, 0.0, 3600.0),
         webhook_check_interval=env.number("WEBHOOK_CHECK_INTERVAL", 300.0, 0.05, 86400.0),
+        video_max_seconds=env.number("VIDEO_MAX_SECONDS", 15.0, 1.0, 600.0),
         jobs=jobs,
     )
 

@@ -24,12 +24,17 @@ class ImageRef:
     unique_id: str | None = None
     path: str | None = None  # local copy (a result we produced), read before downloading
     gallery: str | None = None  # registry.GALLERY id: read from STYLES_DIR
+    clip: dict[str, Any] | None = None  # a moving picture: kind, suffix, seconds, width, height (ml_models.api.Clip)
 
     @classmethod
     def load(cls, raw: dict[str, Any] | None) -> ImageRef | None:
         if not raw:
             return None
-        return cls(**{k: raw.get(k) for k in ("file_id", "unique_id", "path", "gallery")})
+        return cls(**{k: raw.get(k) for k in ("file_id", "unique_id", "path", "gallery", "clip")})
+
+    @property
+    def is_clip(self) -> bool:
+        return bool(self.clip)
 
     def dump(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}

@@ -40,13 +40,37 @@ _ERRORS = {
     "download_failed": __("I could not download the file from Telegram. Please send it again."),
     "not_image_document": __("This file is not a picture. Please send a photo or an image file (JPEG, PNG, WebP)."),
     "input_expired": __("I no longer have the picture from that request. Please send it again."),
+    "video_corrupt": __("The clip looks damaged or was not uploaded completely. Please send it again."),
+    "no_video_stream": __("This file has no picture in it (sound only?). Please send a GIF or a video."),
+    "video_unsupported": __("I cannot read this video format. Please send an MP4, a GIF or a video from your "
+                            "phone's gallery."),
+    "video_too_long": __("The clip is too long: I take clips of up to {seconds} seconds. Please send a shorter "
+                         "one."),
+    "video_too_large": __("The clip is larger than 20 MB. Please send a shorter or smaller one."),
+    "video_model_unsupported": __("Moving pictures work with the fast models only: the ready styles, and MicroAST "
+                                  "or AdaIN with your own style. Gatys and upscaling take still pictures."),
 }
 
 
-def error_text(code: str) -> str:
-    """The localised explanation for an error code; unknown codes get a generic line rather than nothing."""
+def error_text(code: str, **values: object) -> str:
+    """The localised explanation for an error code; unknown codes get a generic line rather than nothing.
+
+    ``values`` fill the explanation's placeholders (``seconds`` for ``video_too_long``); one not given shows as
+    a dash rather than failing."""
     text = _ERRORS.get(code)
-    return str(text) if text is not None else _("Something went wrong ({code}). Please try again.").format(code=code)
+    if text is None:
+        return _("Something went wrong ({code}). Please try again.").format(code=code)
+    return str(text).format_map(_Filled(values)) if "{" in str(text) else str(text)
+
+
+class _Filled(dict):
+    def __missing__(self, key: str) -> str:
+        return "—"
+
+
+def seconds_text(seconds: float) -> str:
+    """A clip limit such as ``15`` or ``7.5``."""
+    return f"{float(seconds):g}"
 
 
 def known_error_codes() -> set[str]:

@@ -26,9 +26,11 @@ PHOTO_UPLOAD_LIMIT = 10 * 1024 * 1024
 DOCUMENT_UPLOAD_LIMIT = 50 * 1024 * 1024
 THUMB_SIDES = ((90, "s"), (320, "m"), (800, "x"))
 
-_PREFIX = {"photo": "AgAC", "document": "BQAC", "sticker": "CAAC", "video": "BAAC", "thumbnail": "AAMC"}
+_PREFIX = {"photo": "AgAC", "document": "BQAC", "sticker": "CAAC", "video": "BAAC", "thumbnail": "AAMC",
+           "animation": "CgAC", "video_note": "DQAC"}
 _FOLDER = {"photo": "photos", "document": "documents", "sticker": "stickers", "video": "videos",
-           "thumbnail": "thumbnails"}
+           "thumbnail": "thumbnails", "animation": "animations", "video_note": "video_notes"}
+CLIP_KINDS = ("animation", "video", "video_note")
 
 
 @dataclass
@@ -172,3 +174,17 @@ class FileStore:
             if width + height > 10_000 or max(width, height) > 20 * min(width, height):
                 raise bad_request("PHOTO_INVALID_DIMENSIONS")
 
+
+
+def clip_object(stored: StoredFile, kind: str, *, duration: int, width: int, height: int) -> dict[str, Any]:
+    """The Bot API ``Animation``, ``Video`` or ``VideoNote`` object for a stored clip (the emulator does not decode
+    clips: their size and duration are what the sender declared, as Telegram takes them from the client)."""
+    item: dict[str, Any] = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                            "duration": int(duration), "file_size": stored.size}
+    if kind == "video_note":
+        item["length"] = int(width)
+        return item
+    item.update(width=int(width), height=int(height), mime_type=stored.mime_type or "video/mp4")
+    if stored.file_name:
+        item["file_name"] = stored.file_name
+    return item

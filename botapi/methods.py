@@ -27,7 +27,7 @@ from .errors import (
     bad_request,
     forbidden,
 )
-from .files import FileStore, StoredFile
+from .files import CLIP_KINDS, FileStore, StoredFile, clip_object
 from .markup import parse_markup
 from .params import Params, UploadedFile
 from .state import ApiCall, Chat, LoggedMessage, World
@@ -409,6 +409,52 @@ class BotApi:
         message = self._send(chat, params, caption=caption, parse_mode=params.get_str("parse_mode"),
                              media={"document": document})
         return message.to_api()
+
+    def _clip(self, params: Params, kind: str) -> dict[str, Any]:
+        """``sendAnimation`` / ``sendVideo`` / ``sendVideoNote``: an upload or a stored clip by file_id, as its
+        message media (an animation also carries its ``document``, as on Telegram)."""
+        source = self._input_file(params.get(kind), params, kind)
+        length = params.get_int("length")
+        width = params.get_int("width", default=length or 0) or 0
+        height = params.get_int("height", default=length or width) or 0
+        duration = params.get_int("duration", default=0) or 0
+        if isinstance(source, UploadedFile):
+            self.files.check_upload(kind, source.data)
+            stored = self.files.add(kind, source.data, mime_type="video/mp4", file_name=source.filename,
+                                    width=width, height=height)
+        else:
+            if source.kind not in CLIP_KINDS and source.kind != "document":
+                raise bad_request("type of file mismatch")
+            stored = source
+            width, height = width or stored.width or 0, height or stored.height or 0
+        if kind == "video_note" and length is None and width != height:
+            raise bad_request("video note must be square")
+        media = {kind: clip_object(stored, kind, duration=duration, width=width, height=height)}
+        if kind == "animation":
+            media["document"] = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                                 "file_size": stored.size, "mime_type": stored.mime_type or "video/mp4",
+                                 **({"file_name": stored.file_name} if stored.file_name else {})}
+        return media
+
+    async def m_sendAnimation(self, params: Params) -> dict[str, Any]:
+        chat = self._chat(params)
+        caption, _ = self._text(params, "caption", limit=CAPTION_LIMIT, required=False)
+        media = self._clip(params, "animation")
+        return self._send(chat, params, caption=caption, parse_mode=params.get_str("parse_mode"),
+                          media=media).to_api()
+
+    async def m_sendVideo(self, params: Params) -> dict[str, Any]:
+        chat = self._chat(params)
+        caption, _ = self._text(params, "caption", limit=CAPTION_LIMIT, required=False)
+        media = self._clip(params, "video")
+        return self._send(chat, params, caption=caption, parse_mode=params.get_str("parse_mode"),
+                          media=media).to_api()
+
+    async def m_sendVideoNote(self, params: Params) -> dict[str, Any]:
+        chat = self._chat(params)
+        if params.get("caption"):
+            raise bad_request("video notes have no caption")
+        return self._send(chat, params, media=self._clip(params, "video_note")).to_api()
 
     async def m_sendMediaGroup(self, params: Params) -> list[dict[str, Any]]:
         chat = self._chat(params)

@@ -20,7 +20,8 @@ from . import formatting
 
 # Telegram's default when allowed_updates was never given: everything except these.
 _NOT_DEFAULT_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
-_MEDIA_KEYS = ("photo", "document", "sticker", "video", "animation", "audio", "voice")
+_MEDIA_KEYS = ("photo", "animation", "document", "sticker", "video", "video_note", "audio", "voice")
+# "animation" before "document": Telegram sends both for an animation, and the message is an animation
 
 
 @dataclass

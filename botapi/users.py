@@ -17,7 +17,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from .errors import ApiError
-from .files import FileStore
+from .files import FileStore, clip_object
 from .state import CallbackRecord, Chat, LoggedMessage, World
 
 _COMMAND = re.compile(r"(?<![\w/])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
@@ -131,23 +131,43 @@ class EmulatedUser:
                                             size=file_size if virtual else None)
         return self._post(caption=caption, media={"document": document}, reply_to=reply_to)
 
-    async def send_sticker(self, emoji: str = "🙂") -> LoggedMessage:
+    async def send_sticker(self, emoji: str = "🙂", *, animated: bool = False) -> LoggedMessage:
+        """A regular WEBP sticker, or (``animated``) one like Telegram's TGS animated stickers."""
         data = sticker_webp()
-        stored = self._files.add("sticker", data, mime_type="image/webp", width=512, height=512)
+        stored = self._files.add("sticker", data, mime_type="application/x-tgsticker" if animated else "image/webp",
+                                 width=512, height=512)
         sticker = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "type": "regular",
-                   "width": 512, "height": 512, "is_animated": False, "is_video": False, "emoji": emoji,
+                   "width": 512, "height": 512, "is_animated": animated, "is_video": False, "emoji": emoji,
                    "file_size": stored.size, "set_name": "EmulatorStickers"}
         return self._post(media={"sticker": sticker})
 
     async def send_video(self, data: bytes | None = None, *, file_name: str = "video.mp4", width: int = 640,
-                         height: int = 360, duration: int = 3, caption: str | None = None) -> LoggedMessage:
+                         height: int = 360, duration: int = 3, caption: str | None = None,
+                         file_size: int | None = None) -> LoggedMessage:
+        """A video (``data`` None: a recognisable but unplayable MP4). ``file_size`` above ``len(data)`` makes a
+        virtual file of that size (getFile: too big)."""
         data = FAKE_MP4 if data is None else data
-        stored = self._files.add("video", data, mime_type="video/mp4", file_name=file_name, width=width,
-                                 height=height)
-        video = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "width": width,
-                 "height": height, "duration": duration, "mime_type": "video/mp4", "file_size": stored.size,
-                 "file_name": file_name}
+        virtual = file_size is not None and file_size != len(data)
+        stored = self._files.add("video", None if virtual else data, size=file_size if virtual else None,
+                                 mime_type="video/mp4", file_name=file_name, width=width, height=height)
+        video = clip_object(stored, "video", duration=duration, width=width, height=height)
         return self._post(caption=caption, media={"video": video})
+
+    async def send_animation(self, data: bytes, *, file_name: str = "animation.mp4", width: int = 320,
+                             height: int = 240, duration: int = 1, caption: str | None = None) -> LoggedMessage:
+        """A GIF as Telegram delivers it: an MP4 ``animation``, with the same file as ``document`` too."""
+        stored = self._files.add("animation", data, mime_type="video/mp4", file_name=file_name, width=width,
+                                 height=height)
+        animation = clip_object(stored, "animation", duration=duration, width=width, height=height)
+        document = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "file_name": file_name,
+                    "mime_type": "video/mp4", "file_size": stored.size}
+        return self._post(caption=caption, media={"animation": animation, "document": document})
+
+    async def send_video_note(self, data: bytes, *, length: int = 240, duration: int = 1) -> LoggedMessage:
+        """A round video message: a square MP4 of side ``length``."""
+        stored = self._files.add("video_note", data, mime_type="video/mp4", width=length, height=length)
+        return self._post(media={"video_note": clip_object(stored, "video_note", duration=duration, width=length,
+                                                           height=length)})
 
     async def send_raw(self, **fields: Any) -> LoggedMessage:
         """Any other message content, given as Bot API fields (e.g. ``location={...}``)."""

@@ -16,7 +16,7 @@ from aiogram.utils.i18n import gettext as _
 import dialogue
 from config import Settings
 from dialogue import Recipe
-from handlers.flow import SELF_ANSWERED, show_menu, stale_button, take_picture
+from handlers.flow import CLIP_MESSAGES, SELF_ANSWERED, show_menu, stale_button, take_picture
 from handlers.states import BUTTON_STATES, PICTURE_STATES
 from keyboards import menu as menu_kb
 from ml_models.registry import Availability
@@ -24,6 +24,8 @@ from services.file_store import FileStore
 
 
 def _what_it_is(message: Message) -> str | None:
+    if message.sticker and (message.sticker.is_animated or message.sticker.is_video):
+        return _("Animated stickers are not supported: send the animation as a GIF or a video instead.")
     if message.sticker:
         return _("Stickers cannot be used here.")
     if message.video or message.animation or message.video_note:
@@ -47,11 +49,15 @@ async def buttons_expected(message: Message) -> None:
 
 async def photo_outside_dialogue(message: Message, state: FSMContext, bot: Bot, files: FileStore,
                                  settings: Settings, availability: Availability) -> None:
-    ref = await take_picture(message, bot, files, settings)
+    ref = await take_picture(message, bot, files, settings, clips=True)
     if ref is None:
         return
     await dialogue.reset(state)
     await dialogue.save_draft(state, Recipe(kind="photo", content=ref))
+    if ref.is_clip:
+        await message.answer(_("Nice clip! What shall I do with it?"),
+                             reply_markup=menu_kb.photo_first(availability, clip=True))
+        return
     await message.answer(_("Nice picture! What shall I do with it?"), reply_markup=menu_kb.photo_first(availability))
 
 
@@ -69,7 +75,7 @@ def router() -> Router:
     r.message.register(unknown_command, F.text.startswith("/"))  # in any step: the dialogue step stays as it was
     r.message.register(picture_expected, StateFilter(*PICTURE_STATES))
     r.message.register(buttons_expected, StateFilter(*BUTTON_STATES))
-    r.message.register(photo_outside_dialogue, F.photo | F.document)
+    r.message.register(photo_outside_dialogue, F.photo | F.document | CLIP_MESSAGES)
     r.message.register(anything_else)
     r.callback_query.register(stale_button, flags=SELF_ANSWERED)
     return r

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Bot
+from aiogram import Bot, F
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMarkup, Message, User
@@ -15,7 +15,7 @@ from keyboards import menu as menu_kb
 from ml_models.registry import Availability
 from services.file_store import FileStore, InputRejected
 from services.job_tracker import JobTracker, Order
-from texts import error_text, language
+from texts import error_text, language, seconds_text
 
 
 def menu_text() -> str:
@@ -26,13 +26,29 @@ async def show_menu(bot: Bot, chat_id: int, availability: Availability, text: st
     await bot.send_message(chat_id, text or menu_text(), reply_markup=menu_kb.main_menu(availability))
 
 
-async def take_picture(message: Message, bot: Bot, files: FileStore, settings: Settings) -> ImageRef | None:
-    """The picture in ``message``, or None after telling the user what is wrong with it (the step stays)."""
+CLIP_MESSAGES = F.animation | F.video | F.video_note
+"""Moving pictures: steps that take the content take these too (documents are sorted out by ``FileStore``)."""
+
+VIDEO_MODELS = ("johnson", "cyclegan", "microast", "adain")
+"""Models with a video path (``ml_models.video.api.VIDEO_MODELS``): one feed-forward pass per frame."""
+
+
+async def take_picture(message: Message, bot: Bot, files: FileStore, settings: Settings,
+                       clips: bool = False) -> ImageRef | None:
+    """The picture (or, with ``clips``, the moving picture) in ``message``, or None after telling the user what is
+    wrong with it (the step stays)."""
     try:
-        return await files.receive(bot, message, settings.engine.max_input_pixels)
+        return await files.receive(bot, message, settings.engine.max_input_pixels,
+                                   settings.video_max_seconds if clips else None)
     except InputRejected as exc:
-        await message.answer(error_text(exc.code) + "\n" + _("Send another picture, or /cancel."))
+        text = error_text(exc.code, seconds=seconds_text(settings.video_max_seconds))
+        await message.answer(text + "\n" + _("Send another picture, or /cancel."))
         return None
+
+
+async def refuse_clip(bot: Bot, chat_id: int) -> None:
+    """A moving picture met a model that takes still pictures only: say so; the step stays."""
+    await bot.send_message(chat_id, error_text("video_model_unsupported"))
 
 
 async def start_job(recipe: Recipe, *, user: User, chat_id: int, state: FSMContext, tracker: JobTracker) -> bool:

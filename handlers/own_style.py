@@ -15,7 +15,16 @@ from aiogram.utils.i18n import gettext as _
 import dialogue
 from config import Settings
 from dialogue import ImageRef, Recipe
-from handlers.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
+from handlers.flow import (
+    CLIP_MESSAGES,
+    VIDEO_MODELS,
+    chat_id_of,
+    edit_quietly,
+    refuse_clip,
+    show_menu,
+    start_job,
+    take_picture,
+)
 from handlers.states import OwnStyle
 from keyboards import menu as menu_kb
 from keyboards import own_style as own_kb
@@ -34,7 +43,7 @@ from keyboards.callbacks import (
 )
 from ml_models import registry
 from ml_models.registry import Availability
-from services.file_store import FileStore
+from services.file_store import FileStore, carries_clip
 from services.gallery import Gallery, Tile
 from services.job_tracker import JobTracker
 from texts import description, options_summary, title
@@ -79,6 +88,9 @@ async def algorithm_chosen(query: CallbackQuery, callback_data: AlgorithmCb, sta
         await show_menu(bot, chat_id, availability, _("This model is not installed right now."))
         return
     draft = await dialogue.draft(state) or Recipe(kind="own")
+    if draft.content is not None and draft.content.is_clip and callback_data.model not in VIDEO_MODELS:
+        await refuse_clip(bot, chat_id)  # the algorithm buttons stay: another one can be chosen
+        return
     prefs = await dialogue.prefs(state)
     spec = registry.get(callback_data.model)
     draft.model = spec.id
@@ -89,9 +101,13 @@ async def algorithm_chosen(query: CallbackQuery, callback_data: AlgorithmCb, sta
         await ask_for_style(bot, chat_id, state, gallery, second=False)
         return
     await state.set_state(OwnStyle.photo)
-    await bot.send_message(chat_id, _("<b>{model}</b>. Now send me the photo you want to turn into art "
-                                      "(as a photo, or as a file for full quality).").format(model=title(spec)),
-                           reply_markup=menu_kb.cancel())
+    if spec.id in VIDEO_MODELS:
+        text = _("<b>{model}</b>. Now send me the photo you want to turn into art (as a photo, or as a file for "
+                 "full quality), or a GIF, a video or a video note.")
+    else:
+        text = _("<b>{model}</b>. Now send me the photo you want to turn into art "
+                 "(as a photo, or as a file for full quality).")
+    await bot.send_message(chat_id, text.format(model=title(spec)), reply_markup=menu_kb.cancel())
 
 
 # ------------------------------------------------------------------------------------------------ 2. photo
@@ -99,10 +115,13 @@ async def algorithm_chosen(query: CallbackQuery, callback_data: AlgorithmCb, sta
 
 async def photo_received(message: Message, state: FSMContext, bot: Bot, files: FileStore, settings: Settings,
                          gallery: Gallery) -> None:
-    ref = await take_picture(message, bot, files, settings)
+    draft = await dialogue.draft(state) or Recipe(kind="own")
+    if draft.model not in VIDEO_MODELS and carries_clip(message):
+        await refuse_clip(bot, message.chat.id)
+        return
+    ref = await take_picture(message, bot, files, settings, clips=True)
     if ref is None:
         return
-    draft = await dialogue.draft(state) or Recipe(kind="own")
     draft.content = ref
     await dialogue.save_draft(state, draft)
     await ask_for_style(bot, message.chat.id, state, gallery, second=False)
@@ -264,7 +283,7 @@ def router() -> Router:
     r.callback_query.register(open_own_style, MenuCb.filter(F.action == MenuAction.OWN))
     r.callback_query.register(own_style_for_photo, PhotoFirstCb.filter(F.mode == Mode.OWN))
     r.callback_query.register(algorithm_chosen, OwnStyle.algorithm, AlgorithmCb.filter())
-    r.message.register(photo_received, OwnStyle.photo, F.photo | F.document)
+    r.message.register(photo_received, OwnStyle.photo, F.photo | F.document | CLIP_MESSAGES)
     styles = StateFilter(OwnStyle.style, OwnStyle.second_style)
     r.callback_query.register(gallery_opened, styles, StyleSourceCb.filter(F.action == StyleSource.GALLERY))
     r.message.register(style_received, styles, F.photo | F.document)

@@ -14,7 +14,7 @@ from aiogram.utils.i18n import gettext as _
 import dialogue
 from config import Settings
 from dialogue import ImageRef, Recipe
-from handlers.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
+from handlers.flow import CLIP_MESSAGES, chat_id_of, edit_quietly, show_menu, start_job, take_picture
 from handlers.states import ReadyStyle
 from keyboards import menu as menu_kb
 from keyboards import ready_styles as ready_kb
@@ -91,8 +91,9 @@ async def preset_chosen(query: CallbackQuery, callback_data: PresetCb, state: FS
             await bot.send_message(chat_id, _("Pick a style by its number:"), reply_markup=ready_kb.presets(items))
         return
     await state.set_state(ReadyStyle.photo)
-    await bot.send_message(chat_id, _("<b>{style}</b>. Now send me the photo (as a photo, or as a file for full "
-                                      "quality).").format(style=title(spec.preset(callback_data.preset))),
+    text = _("<b>{style}</b>. Now send me the photo (as a photo, or as a file for full quality), or a GIF, a video "
+             "or a video note.")
+    await bot.send_message(chat_id, text.format(style=title(spec.preset(callback_data.preset))),
                            reply_markup=menu_kb.cancel())
 
 
@@ -101,7 +102,7 @@ async def preset_chosen(query: CallbackQuery, callback_data: PresetCb, state: FS
 
 async def photo_received(message: Message, state: FSMContext, bot: Bot, files: FileStore, settings: Settings,
                          tracker: JobTracker) -> None:
-    ref = await take_picture(message, bot, files, settings)
+    ref = await take_picture(message, bot, files, settings, clips=True)
     if ref is None:
         return
     draft = await dialogue.draft(state)
@@ -118,5 +119,5 @@ def router() -> Router:
     r.callback_query.register(open_ready_styles, MenuCb.filter(F.action == MenuAction.READY))
     r.callback_query.register(ready_styles_for_photo, PhotoFirstCb.filter(F.mode == Mode.READY))
     r.callback_query.register(preset_chosen, ReadyStyle.preset, PresetCb.filter())
-    r.message.register(photo_received, ReadyStyle.photo, F.photo | F.document)
+    r.message.register(photo_received, ReadyStyle.photo, F.photo | F.document | CLIP_MESSAGES)
     return r

@@ -10,14 +10,15 @@ from aiogram.utils.i18n import gettext as _
 import dialogue
 from config import Settings
 from dialogue import ImageRef, Recipe
-from handlers.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
+from handlers.flow import CLIP_MESSAGES, chat_id_of, edit_quietly, refuse_clip, show_menu, start_job, take_picture
 from handlers.states import Upscale
 from keyboards import menu as menu_kb
 from keyboards import upscale as upscale_kb
 from keyboards.callbacks import MenuAction, MenuCb, Mode, PhotoFirstCb, UpscaleCb
 from ml_models.registry import Availability
-from services.file_store import FileStore
+from services.file_store import FileStore, carries_clip
 from services.job_tracker import JobTracker
+from texts import error_text
 
 
 async def open_upscale(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability) -> None:
@@ -40,6 +41,9 @@ async def upscale_for_photo(query: CallbackQuery, state: FSMContext, bot: Bot, a
 
 async def photo_received(message: Message, state: FSMContext, bot: Bot, files: FileStore, settings: Settings,
                          availability: Availability) -> None:
+    if carries_clip(message):
+        await refuse_clip(bot, message.chat.id)
+        return
     ref = await take_picture(message, bot, files, settings)
     if ref is not None:
         await offer_variants(bot, message.chat.id, state, availability, ref)
@@ -48,6 +52,10 @@ async def photo_received(message: Message, state: FSMContext, bot: Bot, files: F
 async def offer_variants(bot: Bot, chat_id: int, state: FSMContext, availability: Availability,
                          content: ImageRef | None) -> None:
     variants = availability.models.get("upscale")
+    if content is not None and content.is_clip:
+        await dialogue.reset(state)
+        await show_menu(bot, chat_id, availability, error_text("video_model_unsupported"))
+        return
     if variants is None or content is None:
         await dialogue.reset(state)
         await show_menu(bot, chat_id, availability, _("Upscaling is not installed right now.") if variants is None
@@ -77,6 +85,6 @@ def router() -> Router:
     r = Router(name="upscale")
     r.callback_query.register(open_upscale, MenuCb.filter(F.action == MenuAction.UPSCALE))
     r.callback_query.register(upscale_for_photo, PhotoFirstCb.filter(F.mode == Mode.UPSCALE))
-    r.message.register(photo_received, Upscale.photo, F.photo | F.document)
+    r.message.register(photo_received, Upscale.photo, F.photo | F.document | CLIP_MESSAGES)
     r.callback_query.register(variant_chosen, Upscale.variant, UpscaleCb.filter())
     return r

@@ -34,10 +34,10 @@ from typing import Any
 from celery import Celery, Task, signals
 from celery.exceptions import Ignore
 
-from ml_models import allocator, errors, registry
+from ml_models import allocator, errors
 from ml_models.settings import EngineSettings
 
-from . import wire
+from . import preflight, wire
 from .job import InternalError, JobTimeout, WorkerDied
 from .runner import Runner, limit_threads, load_runner, preload_models
 from .settings import JobSettings, plan_workers
@@ -166,8 +166,7 @@ def execute(task: Task, job_id: str, data: dict[str, Any]) -> dict[str, Any]:
         return wire.failed(InternalError(message=f"cannot read the job: {exc}"))
     task.update_state(state="STARTED", meta={"attempt": attempts, "pid": os.getpid()})
 
-    spec = registry.MODELS.get(request.model)
-    limit = (spec.timeout_s if spec else 600.0) * settings.timeout_scale
+    limit = preflight.time_limit(request, settings.timeout_scale)
     finished, timed_out = threading.Event(), threading.Event()
     outcome_holder: list[dict[str, Any]] = []
 

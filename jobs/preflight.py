@@ -15,6 +15,11 @@ from ml_models import registry
 from ml_models.api import JobRequest
 from ml_models.errors import ImageError, TooLarge
 from ml_models.settings import EngineSettings
+from ml_models.video.api import VIDEO_MODELS
+from ml_models.video.errors import VideoError
+
+CLIP_MAX_BYTES = 20 * 1000 * 1000  # what a bot may download from Telegram
+DURATION_SLACK = 0.5  # seconds over VIDEO_MAX_SECONDS still accepted (containers round durations)
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
@@ -54,7 +59,10 @@ def check(request: JobRequest, engine: EngineSettings, on_gpu: bool) -> int | No
     """Raise ``ImageError``/``TooLarge`` for inputs sure to be refused; return the effective pixel count if known.
 
     Unknown models are left to the engine (it raises ``BadRequest``), so that a test runner may use any model id.
+    A clip counts as the pixels of all its frames (``clip_pixels``).
     """
+    if request.clip is not None:
+        return clip_pixels(request)
     size = image_size(request.content)
     if size is None:
         return None
@@ -71,3 +79,44 @@ def check(request: JobRequest, engine: EngineSettings, on_gpu: bool) -> int | No
         raise TooLarge(message=f"{request.model} handles at most {spec.cpu_pixel_budget} pixels on CPU, this input "
                        f"needs {pixels}", pixels=pixels, limit=spec.cpu_pixel_budget, model=request.model)
     return pixels
+
+
+def clip_pixels(request: JobRequest) -> int:
+    """Refuse a clip sure to fail (a model without a video path, too long, too large) and return the pixels its
+    frames add up to: each frame counts as the fraction of a picture its pixels are, for the ETA and time limit."""
+    clip = request.clip
+    assert clip is not None
+    spec = registry.MODELS.get(request.model)
+    if spec is not None and spec.id not in VIDEO_MODELS:
+        raise VideoError("video_model_unsupported", f"{spec.id} has no video path", model=spec.id)
+    if len(request.content) > CLIP_MAX_BYTES:
+        raise VideoError("video_too_large", f"the clip is {len(request.content) / 1e6:.1f} MB",
+                         bytes=len(request.content), max_bytes=CLIP_MAX_BYTES)
+    if clip.seconds > clip.max_seconds + DURATION_SLACK:
+        raise VideoError("video_too_long", f"the clip lasts {clip.seconds:g} s, over {clip.max_seconds:g} s",
+                         seconds=clip.seconds, max_seconds=clip.max_seconds)
+    if spec is None:
+        side = 512
+        return clip.frames * side * side
+    if clip.width > 0 and clip.height > 0:
+        size = (min(clip.width, clip.height),) * 2 if clip.kind == "video_note" else (clip.width, clip.height)
+        frame = effective_pixels(spec, size, request.options)
+    else:  # unknown size (a GIF sent as a file): the model's largest frame
+        side = spec.hd_max_side if request.options.get("size") == "hd" else spec.default_max_side
+        frame = side * side
+    return clip.frames * frame
+
+
+def time_limit(request: JobRequest, scale: float = 1.0) -> float:
+    """Seconds a job may run: the model's limit for a picture, and for a clip that limit grown by its frames, each
+    frame weighing the share of a full-size picture its pixels are."""
+    spec = registry.MODELS.get(request.model)
+    base = (spec.timeout_s if spec else 600.0) * scale
+    if request.clip is None:
+        return base
+    try:
+        pixels = clip_pixels(request)
+    except VideoError:
+        pixels = request.clip.frames * 512 * 512
+    reference = (spec.default_max_side ** 2) if spec else 512 * 512
+    return base * (1.0 + pixels / reference)

@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any
 
-from ml_models import errors, registry
+from ml_models import errors
 
 from . import preflight
 from .eta import Estimator, queue_finish_times
@@ -192,8 +192,7 @@ class Scheduler:
     # ------------------------------------------------------------------------------------------ backend news
 
     def _timeout_s(self, entry: Entry) -> float:
-        spec = registry.MODELS.get(entry.job.request.model)
-        return (spec.timeout_s if spec else 600.0) * self.settings.timeout_scale
+        return preflight.time_limit(entry.job.request, self.settings.timeout_scale)
 
     def _started(self, entry: Entry) -> None:
         if entry.state not in ("queued", "dispatched"):

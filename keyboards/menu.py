@@ -41,10 +41,12 @@ def main_menu(availability: Availability) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def photo_first(availability: Availability) -> InlineKeyboardMarkup:
-    """For a photo sent before choosing a mode: the modes that can use it."""
+def photo_first(availability: Availability, clip: bool = False) -> InlineKeyboardMarkup:
+    """For a photo (or a clip) sent before choosing a mode: the modes that can use it (upscaling takes stills)."""
     kb = InlineKeyboardBuilder()
     for mode in modes(availability):
+        if clip and mode == Mode.UPSCALE:
+            continue
         kb.button(text=_mode_title(mode), callback_data=PhotoFirstCb(mode=mode))
     kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
     kb.adjust(1)

@@ -199,7 +199,12 @@ def _style_pictures(request: JobRequest, plan: _Plan, settings: EngineSettings) 
 
 def run(request: JobRequest, settings: EngineSettings | None = None, progress: ProgressFn | None = None,
         cancelled: CancelledFn | None = None) -> JobResult:
-    """Run one job. Raises ``BadRequest``, ``WeightsMissing``, ``ImageError``, ``TooLarge`` or ``Cancelled``."""
+    """Run one job. Raises ``BadRequest``, ``WeightsMissing``, ``ImageError``, ``TooLarge`` or ``Cancelled``
+    (and ``VideoError`` for a clip: a request with ``clip`` set takes the video path, ``ml_models.video.job``)."""
+    if request.clip is not None:
+        from ml_models.video.job import run_job
+
+        return run_job(request, settings, progress, cancelled)
     started = time.perf_counter()
     settings = settings or EngineSettings.from_env()
     plan = _plan(request, settings)

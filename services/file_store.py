@@ -14,6 +14,7 @@ import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiogram import Bot
@@ -50,6 +51,21 @@ class Header:
     format: str
 
 
+CLIP_SUFFIXES = {"video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm", "video/x-matroska": ".mkv",
+                 "image/gif": ".gif", "image/webp": ".webp"}
+DURATION_SLACK = 0.5  # seconds over VIDEO_MAX_SECONDS still taken (Telegram rounds durations)
+
+
+def carries_clip(message: Message) -> bool:
+    """An animation (Telegram's GIFs), a video, a video note, or a document that is a video file.
+
+    Animated GIF and WebP documents are recognised only after their header is read (``FileStore.receive``)."""
+    if message.animation or message.video or message.video_note:
+        return True
+    document = message.document
+    return bool(document and (document.mime_type or "").lower().startswith("video/"))
+
+
 def carries_picture(message: Message) -> bool:
     """A photo or any document: documents are checked (and refused with a reason) when they are not images."""
     return bool(message.photo or message.document)
@@ -83,6 +99,13 @@ def probe(data: bytes, max_pixels: int) -> Header:
     if animated:
         raise ImageError("animated", fmt)
     return Header(width, height, fmt)
+
+
+def _animated_picture(data: bytes) -> dict[str, Any]:
+    """The clip description of an animated GIF or WebP file, from its header (its frames decode in the worker)."""
+    with Image.open(io.BytesIO(data)) as im:
+        suffix = ".webp" if im.format == "WEBP" else ".gif"
+        return {"kind": "animation", "suffix": suffix, "seconds": 0.0, "width": im.width, "height": im.height}
 
 
 def _decodable() -> tuple[str, ...]:
@@ -133,8 +156,17 @@ class FileStore:
             return self._items[key]
         return None
 
-    async def receive(self, bot: Bot, message: Message, max_pixels: int) -> ImageRef:
-        """The picture in ``message``, downloaded and checked; ``InputRejected`` says why it cannot be used."""
+    async def receive(self, bot: Bot, message: Message, max_pixels: int, max_seconds: float | None = None
+                      ) -> ImageRef:
+        """The picture in ``message``, downloaded and checked; ``InputRejected`` says why it cannot be used.
+
+        With ``max_seconds`` set, moving pictures are taken too (a reference with ``clip`` set): animations, videos,
+        video notes, video files and animated GIF/WebP files, at most ``max_seconds`` long. Without it they are
+        refused as ``animated``."""
+        if carries_clip(message):
+            if max_seconds is None:
+                raise InputRejected("animated")
+            return await self._receive_clip(bot, message, max_seconds)
         if message.photo:
             item = message.photo[-1]  # the largest size Telegram made
         elif message.document:
@@ -152,9 +184,40 @@ class FileStore:
         try:
             await asyncio.to_thread(probe, data, max_pixels)
         except ImageError as exc:
-            raise InputRejected(exc.code) from None
+            if exc.code != "animated" or max_seconds is None or not message.document:
+                raise InputRejected(exc.code) from None
+            ref.clip = await asyncio.to_thread(_animated_picture, data)  # a GIF or WebP sent as a file
         self._remember(item.file_unique_id, data)
         return ref
+
+    async def _receive_clip(self, bot: Bot, message: Message, max_seconds: float) -> ImageRef:
+        """A clip's size and duration are checked from what Telegram says before downloading; its frames are read
+        only in the worker (the bot process never loads a video decoder)."""
+        item: Any
+        if message.animation:
+            item, kind = message.animation, "animation"
+        elif message.video_note:
+            item, kind = message.video_note, "video_note"
+        elif message.video:
+            item, kind = message.video, "video"
+        else:
+            item, kind = message.document, "video"
+        if item.file_size is not None and item.file_size > MAX_DOWNLOAD_BYTES:
+            raise InputRejected("video_too_large")
+        seconds = float(getattr(item, "duration", 0) or 0)
+        if seconds > max_seconds + DURATION_SLACK:
+            raise InputRejected("video_too_long")
+        mime = (getattr(item, "mime_type", None) or "video/mp4").lower()
+        suffix = Path(getattr(item, "file_name", None) or "").suffix.lower() or CLIP_SUFFIXES.get(mime, ".mp4")
+        side = getattr(item, "length", None)  # video notes are squares
+        width, height = (side, side) if side else (getattr(item, "width", 0) or 0, getattr(item, "height", 0) or 0)
+        data = await self._download(bot, item.file_id, too_big="video_too_large")
+        if not data:
+            raise InputRejected("video_corrupt")
+        self._remember(item.file_unique_id, data)
+        return ImageRef(file_id=item.file_id, unique_id=item.file_unique_id,
+                        clip={"kind": kind, "suffix": suffix, "seconds": seconds, "width": int(width),
+                              "height": int(height)})
 
     async def read(self, bot: Bot, ref: ImageRef) -> bytes:
         """The bytes behind a reference: cache, local copy, gallery file or a fresh download."""
@@ -176,17 +239,17 @@ class FileStore:
         return data
 
     @staticmethod
-    async def _download(bot: Bot, file_id: str) -> bytes:
+    async def _download(bot: Bot, file_id: str, too_big: str = "file_too_big") -> bytes:
         try:
             file = await bot.get_file(file_id)
             if file.file_size is not None and file.file_size > MAX_DOWNLOAD_BYTES:
-                raise InputRejected("file_too_big")
+                raise InputRejected(too_big)
             if not file.file_path:
                 raise InputRejected("download_failed")
             buffer = io.BytesIO()
             await bot.download_file(file.file_path, destination=buffer, timeout=120)
         except TelegramBadRequest as exc:
-            raise InputRejected("file_too_big" if "too big" in str(exc).lower() else "download_failed") from None
+            raise InputRejected(too_big if "too big" in str(exc).lower() else "download_failed") from None
         except (TimeoutError, TelegramAPIError, aiohttp.ClientError, OSError):
             raise InputRejected("download_failed") from None
         return buffer.getvalue()

@@ -33,11 +33,11 @@ from jobs import Cancelled, Done, Executor, Failed, Job, JobHandle, Progress, Qu
 from keyboards import menu as menu_kb
 from keyboards import results as results_kb
 from ml_models import registry
-from ml_models.api import JobRequest, JobResult
+from ml_models.api import Clip, JobRequest, JobResult
 from ml_models.errors import EngineError
 from ml_models.limits import telegram_photo_ok
 from services.file_store import FileStore, InputRejected
-from texts import duration, error_text, options_summary, preset_title, progress_bar
+from texts import duration, error_text, options_summary, preset_title, progress_bar, seconds_text
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,8 @@ class JobTracker:
     """Submits jobs, follows them in background tasks and delivers what they produce."""
 
     def __init__(self, *, bot: Bot, executor: Executor, storage: BaseStorage, isolation: BaseEventIsolation, i18n: I18n,
-                 files: FileStore, results_dir: Path, status_interval: float, can_upscale: bool = True) -> None:
+                 files: FileStore, results_dir: Path, status_interval: float, can_upscale: bool = True,
+                 video_max_seconds: float = 15.0) -> None:
         self.bot = bot
         self.executor = executor
         self.storage = storage
@@ -134,6 +135,7 @@ class JobTracker:
         self.results_dir = Path(results_dir)
         self.status_interval = status_interval
         self.can_upscale = can_upscale
+        self.video_max_seconds = video_max_seconds
         self._tasks: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------------------------------------------ submitting
@@ -155,10 +157,10 @@ class JobTracker:
             await self.bot.send_message(order.chat_id, _busy_text(busy), reply_markup=menu_kb.home())
             return False
         except EngineError as exc:  # refused before queueing (too many pixels for the model, ...)
-            await self.bot.send_message(order.chat_id, "❌ " + error_text(exc.code), reply_markup=menu_kb.home())
+            await self.bot.send_message(order.chat_id, "❌ " + _error(exc.code, request), reply_markup=menu_kb.home())
             return False
-        status = await self.bot.send_message(order.chat_id, _("⏳ Your picture is in the queue…"),
-                                             reply_markup=menu_kb.job_status())
+        queued = _("⏳ Your clip is in the queue…") if request.clip else _("⏳ Your picture is in the queue…")
+        status = await self.bot.send_message(order.chat_id, queued, reply_markup=menu_kb.job_status())
         self._follow(handle, job, status)
         log.info("job %s submitted for user %s: %s", job.id, job.user_id, request.describe())
         return True
@@ -171,8 +173,14 @@ class JobTracker:
         spec = registry.get(recipe.model)
         allowed = {opt.name for opt in spec.options}
         options = {k: v for k, v in recipe.options.items() if k in allowed}
+        clip = None
+        if recipe.content.clip:
+            raw = recipe.content.clip
+            clip = Clip(kind=str(raw.get("kind", "animation")), suffix=str(raw.get("suffix", ".mp4")),
+                        seconds=float(raw.get("seconds") or 0), width=int(raw.get("width") or 0),
+                        height=int(raw.get("height") or 0), max_seconds=self.video_max_seconds)
         return JobRequest(model=recipe.model, content=content, preset=recipe.preset, styles=styles,
-                          style_weights=list(recipe.weights) if styles else [], options=options)
+                          style_weights=list(recipe.weights) if styles else [], options=options, clip=clip)
 
     async def resume_unfinished(self) -> int:
         """Re-fetch the photos of jobs journaled before a restart and follow them again."""
@@ -185,6 +193,7 @@ class JobTracker:
                         raise InputRejected("input_expired")
                     fresh = await self._request(recipe)
                     job.request.content, job.request.styles = fresh.content, fresh.styles
+                    job.request.clip = fresh.clip
                     handle = await self.executor.resume(job)
                 except (InputRejected, EngineError, QueueBusy) as exc:
                     log.warning("cannot resume job %s: %s", job.id, exc)
@@ -231,16 +240,22 @@ class JobTracker:
                                                 reply_markup=menu_kb.home())
 
     async def _consume(self, handle: Any, job: Job, status: StatusMessage | None) -> None:
+        clip = job.request.clip is not None
+        working_text = _("🎨 Working on your clip…") if clip else _("🎨 Working on your picture…")
+        started_at = time.monotonic()
         async with AsyncExitStack() as working:
             async for event in handle.events():
                 if isinstance(event, Queued):
                     await _show(status, _queued_text(event), menu_kb.job_status())
                 elif isinstance(event, Started):
-                    await _show(status, _("🎨 Working on your picture…"), menu_kb.job_status())
-                    await working.enter_async_context(ChatActionSender.upload_photo(chat_id=job.chat_id,
-                                                                                    bot=self.bot))
+                    started_at = time.monotonic()
+                    await _show(status, working_text, menu_kb.job_status())
+                    action = ChatActionSender.upload_video if clip else ChatActionSender.upload_photo
+                    await working.enter_async_context(action(chat_id=job.chat_id, bot=self.bot))
                 elif isinstance(event, Progress):
-                    text = _("🎨 Working on your picture…") + "\n" + progress_bar(event.done, event.total)
+                    text = working_text + "\n" + progress_bar(event.done, event.total)
+                    if clip:
+                        text += "\n" + frames_text(event.done, event.total, time.monotonic() - started_at)
                     await _show(status, text, menu_kb.job_status())
                 elif isinstance(event, Done):
                     await working.aclose()
@@ -249,13 +264,16 @@ class JobTracker:
                     log.info("job %s failed: %s %s", job.id, event.code, event.message)
                     if status:
                         markup = None if event.code == "interrupted" else menu_kb.home()
-                        await status.finish("❌ " + error_text(event.code), markup)
+                        await status.finish("❌ " + _error(event.code, job.request, event.details), markup)
                 elif isinstance(event, Cancelled) and status:
                     await status.finish(_("✖️ The job was cancelled."), menu_kb.home())
 
     async def _deliver(self, job: Job, result: JobResult, status: StatusMessage | None) -> None:
         recipe = Recipe.load(job.meta.get("recipe")) or Recipe(kind="own", model=job.request.model)
         rid = int(job.meta.get("rid", 0))
+        if job.request.clip is not None and result.mime.startswith("video/"):
+            await self._deliver_clip(job, job.request.clip.kind, result, status, recipe, rid)
+            return
         as_document = (recipe.kind == "upscale" or bool(job.meta.get("as_file"))
                        or not telegram_photo_ok(result.width, result.height, len(result.image)))
         path = await asyncio.to_thread(self._keep_result, job, rid, result)
@@ -281,6 +299,34 @@ class JobTracker:
         await self._remember(job, last)
         log.info("job %s delivered to %s: %dx%d %s in %.1fs", job.id, job.chat_id, result.width, result.height,
                  "document" if as_document else "photo", result.seconds)
+
+    async def _deliver_clip(self, job: Job, kind: str, result: JobResult, status: StatusMessage | None,
+                            recipe: Recipe, rid: int) -> None:
+        """The same kind back: an animation (no sound), a video (its sound kept) or a round video note."""
+        markup = _result_markup(recipe, rid, True, False, clip=True)
+        caption = result_caption(recipe, result)
+        upload = BufferedInputFile(result.image, filename=_file_name(recipe, rid, result.mime))
+        seconds = max(1, round(float(result.info.get("duration") or 0)))
+        if status:
+            await status.finish(None)
+        if kind == "video_note":  # no caption on a video note: the buttons carry the rest
+            sent = await self.bot.send_video_note(job.chat_id, upload, duration=seconds, length=result.width,
+                                                  reply_markup=markup)
+            file_id = sent.video_note.file_id if sent.video_note else None
+        elif kind == "video":
+            sent = await self.bot.send_video(job.chat_id, upload, duration=seconds, width=result.width,
+                                             height=result.height, caption=caption, reply_markup=markup,
+                                             supports_streaming=True)
+            file_id = sent.video.file_id if sent.video else None
+        else:
+            sent = await self.bot.send_animation(job.chat_id, upload, duration=seconds, width=result.width,
+                                                 height=result.height, caption=caption, reply_markup=markup)
+            file_id = sent.animation.file_id if sent.animation else None
+        last = LastResult(rid=rid, recipe=recipe, path=None, file_id=file_id, mime=result.mime,
+                          sent_as_document=False)
+        await self._remember(job, last)
+        log.info("job %s delivered to %s: %s %dx%d, %s frames in %.1fs", job.id, job.chat_id, kind, result.width,
+                 result.height, result.info.get("frames"), result.seconds)
 
     def _keep_result(self, job: Job, rid: int, result: JobResult) -> Path | None:
         """A copy of the last result per user, for "send as file" and "upscale this" (older copies are removed)."""
@@ -357,20 +403,36 @@ def result_caption(recipe: Recipe, result: JobResult) -> str:
     return " · ".join(parts)
 
 
-def _result_markup(recipe: Recipe, rid: int, as_document: bool, can_upscale: bool) -> InlineKeyboardMarkup:
+def _result_markup(recipe: Recipe, rid: int, as_document: bool, can_upscale: bool,
+                   clip: bool = False) -> InlineKeyboardMarkup:
+    """The after-result buttons; a clip can be run again with another strength or style, not upscaled."""
     spec = registry.MODELS.get(recipe.model or "")
     restyle = recipe.kind in ("own", "ready")
     return results_kb.actions(
         rid,
         strength=restyle and spec is not None and any(o.name == "strength" for o in spec.options),
         restyle=restyle,
-        upscale=can_upscale and recipe.kind != "upscale",
-        as_file=not as_document,
+        upscale=can_upscale and recipe.kind != "upscale" and not clip,
+        as_file=not as_document and not clip,
     )
 
 
+def _error(code: str, request: JobRequest, details: dict[str, Any] | None = None) -> str:
+    """``error_text`` with the clip limit filled in for ``video_too_long``."""
+    limit = (details or {}).get("max_seconds") or (request.clip.max_seconds if request.clip else None)
+    return error_text(code, seconds=seconds_text(limit)) if limit else error_text(code)
+
+
+def frames_text(done: int, total: int, elapsed: float) -> str:
+    """``Frame 12 of 90 · about 40 s left``: the time left from the pace so far."""
+    text = _("Frame {done} of {total}").format(done=done, total=total)
+    if 0 < done < total and elapsed > 0:
+        text += " · " + _("about {eta} left").format(eta=duration(elapsed / done * (total - done)))
+    return text
+
+
 def _suffix(mime: str) -> str:
-    return ".png" if mime == "image/png" else ".jpg"
+    return {"image/png": ".png", "video/mp4": ".mp4", "video/webm": ".webm", "image/gif": ".gif"}.get(mime, ".jpg")
 
 
 def _file_name(recipe: Recipe, rid: int, mime: str) -> str:
