@@ -388,8 +388,8 @@ async def test_bad_inputs_get_clear_answers_and_the_dialogue_goes_on(bot: BotPro
     assert "waiting for a picture" in (await hal.reply()).plain_text
     await hal.user.send_sticker()
     assert "Stickers cannot be used" in (await hal.reply()).plain_text
-    await hal.user.send_video()
-    assert "Videos and GIFs are not supported" in (await hal.reply()).plain_text
+    await hal.user.send_sticker(animated=True)
+    assert "Animated stickers are not supported" in (await hal.reply()).plain_text
     await hal.user.send_document(b"%PDF-1.4\n% not a picture\n", "report.pdf", "application/pdf")
     assert "not a picture" in (await hal.reply()).plain_text
     await hal.user.send_document(b"\xff\xd8\xff", "huge.jpg", "image/jpeg", file_size=25 * 1024 * 1024)

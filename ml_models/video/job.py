@@ -34,10 +34,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep_orphans(root: Path = WORK_ROOT) -> int:
+def sweep_orphans(root: Path | None = None) -> int:
     """Remove work folders whose process is gone (named ``<pid>-<random>``); returns how many."""
     removed = 0
-    for folder in root.glob("*-*"):
+    for folder in (root or WORK_ROOT).glob("*-*"):
         pid = folder.name.split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
