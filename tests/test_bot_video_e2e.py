@@ -6,6 +6,7 @@ the chat stays usable and nothing is left in the workers' temporary folder. Clip
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -15,6 +16,7 @@ import av
 import numpy as np
 import pytest
 import pytest_asyncio
+from PIL import Image
 
 from botapi.server import BotAPIServer
 from botapi.users import FAKE_MP4
@@ -242,3 +244,24 @@ async def test_a_clip_can_be_cancelled_while_it_is_painted(bot: Any, server: Any
     await eve.say("/cancel")
     await eve.reply_with_button("My own style")
     os.sync()
+
+
+async def test_animated_gif_and_webp_files_are_clips_and_a_still_gif_is_a_photo(bot: Any, server: Any,
+                                                                                 tmp: Path) -> None:
+    fay = Person(server, 3007, name="Fay")
+    frames = synthetic.pan(synthetic.texture(120, 160), 6, (64, 96)).frames
+    pictures = [Image.fromarray(f) for f in frames]
+    for fmt, mime in (("GIF", "image/gif"), ("WEBP", "image/webp")):
+        buffer = io.BytesIO()
+        pictures[0].save(buffer, fmt, save_all=True, append_images=pictures[1:], duration=100, loop=0)
+        await ready_style(fay)
+        await fay.user.send_document(buffer.getvalue(), f"moving.{fmt.lower()}", mime)
+        result = await fay.reply(lambda m: m.kind == "animation" and m.buttons, FIRST_RESULT_TIMEOUT)
+        got, kinds = decoded(server, result, tmp)
+        assert len(got) == 6 and got[0].shape == (64, 96, 3) and kinds == ["video"]  # 10 fps kept, no sound
+    still = io.BytesIO()
+    pictures[0].save(still, "GIF")
+    await ready_style(fay)
+    await fay.user.send_document(still.getvalue(), "still.gif", "image/gif")
+    photo = await fay.reply(lambda m: m.kind == "photo" and m.buttons, FIRST_RESULT_TIMEOUT)
+    assert "Mosaic" in photo.plain_text
