@@ -46,6 +46,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
         except TelegramAPIError as exc:  # the command menu is a nicety; the bot works without it
             log.warning("set_my_commands failed: %s", exc)
         await app.tracker.resume_unfinished()
+        app.tracker.start_redelivery()  # results done before a crash or a failed send
         if settings.webhook_mode:
             await _serve_webhook(app, stop)
         else:

@@ -17,12 +17,13 @@ import time
 from typing import Any
 
 from ml_models import errors, registry
+from ml_models.api import JobResult
 
 from . import preflight
 from .eta import Estimator, queue_finish_times
 from .handle import JobHandle
 from .job import Cancelled, Done, Event, Failed, Interrupted, Job, Progress, QueueBusy, Queued, Started
-from .journal import Journal
+from .journal import Journal, make_journal
 from .queue import Entry, JobQueue
 from .settings import JobSettings
 
@@ -81,13 +82,18 @@ class Scheduler:
     @property
     def _journal(self) -> Journal:
         if self._journal_ is None:
-            self._journal_ = Journal(self.settings.data_dir / "jobs.sqlite3")
+            self._journal_ = make_journal(self.settings)
         return self._journal_
+
+    @property
+    def durable(self) -> bool:
+        """Whether journaled jobs and undelivered results outlive this machine (a resume may be promised)."""
+        return self._journal.durable
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         journal = self._journal
-        removed = journal.prune(JOURNAL_KEEP_S)
+        removed = journal.prune(JOURNAL_KEEP_S, self.settings.result_ttl_s)
         if removed:
             log.info("journal: forgot %d old finished jobs", removed)
         self._estimator.seed(journal.history())
@@ -107,8 +113,10 @@ class Scheduler:
         deadline = time.monotonic() + max(drain_seconds, 0)
         while time.monotonic() < deadline and any(self._on_worker(e) for e in self._entries.values()):
             await asyncio.sleep(0.05)
+        resumable = self._journal.durable
         for entry in list(self._entries.values()):
-            error = Interrupted(message="the bot is restarting; the job will be resumed")
+            error = Interrupted(message="the bot is restarting; the job will be resumed" if resumable else
+                                "the bot is restarting and its journal does not survive it", resumable=resumable)
             self._finish(entry, Failed(error.code, error.message, error.details), error, journal=False)
         if self._ticker is not None:
             self._ticker.cancel()
@@ -223,7 +231,8 @@ class Scheduler:
         status = {Done: "done", Failed: "failed", Cancelled: "cancelled"}[type(event)]
         if journal:
             code = error.code if error is not None else None
-            self._journal.finish(entry.job.id, status, seconds, code, str(error) if error is not None else None)
+            self._journal.finish(entry.job.id, status, seconds, code, str(error) if error is not None else None,
+                                 result=event.result if isinstance(event, Done) else None)
             self._session[status] += 1
         if isinstance(event, Done):
             self._estimator.observe(entry.job.request.model, entry.pixels, event.result.seconds or seconds or 0.0)
@@ -261,6 +270,20 @@ class Scheduler:
     async def discard(self, job: Job, code: str = "abandoned", message: str = "") -> None:
         """Close a journaled job the bot will not resume (for example its Telegram files are gone)."""
         self._journal.finish(job.id, "failed", None, code, message or "not resumed after a restart")
+
+    # ------------------------------------------------------------------------------------------ delivery
+
+    async def mark_delivered(self, job_id: str) -> None:
+        """The result reached the user (or never will): the journal drops its copy."""
+        self._journal.delivered(job_id)
+
+    async def note_undelivered(self, job_id: str) -> int:
+        """A delivery failed; the result stays for a later try. Returns the failed attempts so far."""
+        return self._journal.delivery_failed(job_id)
+
+    async def undelivered(self) -> list[tuple[Job, JobResult]]:
+        """Done jobs whose results have not reached their users, with the results (also from before a restart)."""
+        return self._journal.undelivered()
 
     # ------------------------------------------------------------------------------------------ status
 
@@ -304,6 +327,7 @@ class Scheduler:
             "failed": counts.get("failed", 0),
             "cancelled": counts.get("cancelled", 0),
             "unfinished_journaled": counts.get("queued", 0) + counts.get("running", 0) - len(self._entries),
+            "journal_durable": self._journal.durable,
             "since_start": dict(self._session),
             "median_seconds": self._journal.medians(),
             **self._backend_stats(),

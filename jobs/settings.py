@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,9 @@ class JobSettings:
     visibility_timeout: int = 3600  # Celery/Redis: an unacknowledged task is delivered again after this many seconds
     max_attempts: int = 3  # Celery: deliveries of one task before it fails as worker_died (a poison input)
     poll_interval: float = 0.3  # Celery: seconds between result backend polls on the bot side
+    journal_durable: bool = True  # the SQLite journal outlives a restart of this machine (not on a Heroku dyno)
+    result_ttl_s: float = 7 * 24 * 3600.0  # undelivered results, kept results and thumbnails older than this go
+    replica_id: str = field(default_factory=socket.gethostname)  # owner of the jobs this bot process journals
 
     @classmethod
     def from_env(cls, env: Env | Mapping[str, str] | None = None) -> JobSettings:
@@ -68,7 +72,19 @@ class JobSettings:
             visibility_timeout=env.integer("CELERY_VISIBILITY_TIMEOUT", 3600, 1, 7 * 24 * 3600),
             max_attempts=env.integer("CELERY_MAX_ATTEMPTS", 3, 1, 100),
             poll_interval=env.number("CELERY_POLL_INTERVAL", 0.3, 0.01, 60.0),
+            journal_durable=_journal_durable(env),
+            result_ttl_s=env.number("RESULT_TTL", 7 * 24 * 3600.0, 60.0, 365 * 24 * 3600.0),
+            replica_id=env.raw("REPLICA_ID") or env.raw("DYNO") or socket.gethostname(),
         )
+
+
+def _journal_durable(env: Env) -> bool:
+    """JOURNAL_DURABLE=auto (default) trusts the local disk except on Heroku (``DYNO`` set), whose disk is wiped
+    at every restart; yes/no override. With REDIS_URL the journal lives in Redis and this says nothing."""
+    choice = env.choice("JOURNAL_DURABLE", "auto", ("auto", "yes", "no"))
+    if choice == "auto":
+        return not env.raw("DYNO")
+    return choice == "yes"
 
 
 def _preload(env: Env) -> tuple[str, ...]:
