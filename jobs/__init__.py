@@ -68,7 +68,7 @@ def make_executor(settings: JobSettings) -> LocalExecutor | CeleryExecutor:
 
         return LocalExecutor(settings)
     if settings.executor == "celery":
-        from .celery_executor import CeleryExecutor
+        from .shared_celery import SharedCeleryExecutor
 
-        return CeleryExecutor(settings)
+        return SharedCeleryExecutor(settings)  # a CeleryExecutor whose limits every bot replica shares
     raise ValueError(f"unknown executor {settings.executor!r}: use 'local' or 'celery'")

@@ -53,6 +53,13 @@ class JobSettings:
     def from_env(cls, env: Env | Mapping[str, str] | None = None) -> JobSettings:
         """Read and check the documented variables (jobs/README.md); raise ``EnvError`` naming a bad one."""
         env = Env.of(env)
+        settings = cls._read(env)
+        if settings.executor == "celery":
+            check_visibility_timeout(settings)
+        return settings
+
+    @classmethod
+    def _read(cls, env: Env) -> JobSettings:
         return cls(
             executor=env.choice("EXECUTOR", "local", EXECUTORS),
             workers=env.integer("WORKERS", 0, 0, 64),
@@ -76,6 +83,20 @@ class JobSettings:
             result_ttl_s=env.number("RESULT_TTL", 7 * 24 * 3600.0, 60.0, 365 * 24 * 3600.0),
             replica_id=env.raw("REPLICA_ID") or env.raw("DYNO") or socket.gethostname(),
         )
+
+
+VISIBILITY_MARGIN_S = 60.0  # a job's time limit is enforced up to 15 s late, then its result must be stored
+
+
+def check_visibility_timeout(settings: JobSettings) -> None:
+    """Redis redelivers a task not acknowledged within the visibility timeout; a shorter timeout than the longest
+    job would run it twice, so the start refuses it with one line."""
+    longest = max(spec.timeout_s for spec in registry.MODELS.values()) * settings.timeout_scale
+    needed = longest + VISIBILITY_MARGIN_S
+    if settings.visibility_timeout < needed:
+        raise EnvError("CELERY_VISIBILITY_TIMEOUT", f"is {settings.visibility_timeout} s, shorter than the longest "
+                       f"model time limit x JOB_TIMEOUT_SCALE ({longest:.0f} s) + {VISIBILITY_MARGIN_S:.0f} s: set "
+                       f"it to at least {needed:.0f}")
 
 
 def _journal_durable(env: Env) -> bool:
