@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from environment import Env, EnvError
 from jobs.settings import JobSettings
 from ml_models.settings import EngineSettings
+from services.resources import ResourceLimits
 
 LANGUAGES = ("en", "ru")
 _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")
@@ -54,6 +55,7 @@ class Settings:
     status_edit_interval: float = 2.0
     drain_seconds: float = 20.0
     jobs: JobSettings = field(default_factory=JobSettings)  # the job layer's and the engine's settings
+    resources: ResourceLimits = field(default_factory=ResourceLimits)  # downloads, throttling, disk
 
     @property
     def webhook_mode(self) -> bool:
@@ -147,6 +149,7 @@ class _Reader:
             status_edit_interval=env.number("STATUS_EDIT_INTERVAL", 2.0, 0.0, 60.0),
             drain_seconds=env.number("DRAIN_SECONDS", 20.0, 0.0, 3600.0),
             jobs=jobs,
+            resources=ResourceLimits.from_env(env),
         )
 
     def _admin_ids(self) -> frozenset[int]:

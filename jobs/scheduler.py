@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import statistics
 import time
+from collections import deque
 from typing import Any
 
 from ml_models import errors, registry
@@ -26,11 +28,13 @@ from .job import Cancelled, Done, Event, Failed, Interrupted, Job, Progress, Que
 from .journal import Journal, make_journal
 from .queue import Entry, JobQueue
 from .settings import JobSettings
+from .spool import InputSpool
 
 log = logging.getLogger("jobs")
 
 JOURNAL_KEEP_S = 90 * 24 * 3600
 TICK_S = 0.2
+MEDIAN_SAMPLES = 200  # latest successful jobs per model behind the median in stats()
 
 
 class Scheduler:
@@ -47,6 +51,12 @@ class Scheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ticker: asyncio.Task | None = None
         self._session = {"done": 0, "failed": 0, "cancelled": 0}
+        # stats() answers from these (read from the journal once at start), never with a query on the event loop
+        self._counts = {"done": 0, "failed": 0, "cancelled": 0}
+        self._recent: dict[str, deque[float]] = {}  # model -> latest successful seconds
+        self._orphans: set[str] = set()  # unfinished jobs journaled by an earlier run, not resumed or discarded yet
+        self._durable: bool | None = None  # known once the journal is open
+        self._spool = InputSpool(settings.data_dir / "spool", settings.input_memory_bytes)
 
     # ------------------------------------------------------------------------------------------ hooks for backends
 
@@ -97,6 +107,13 @@ class Scheduler:
         if removed:
             log.info("journal: forgot %d old finished jobs", removed)
         self._estimator.seed(journal.history())
+        counts = journal.counts()
+        self._counts = {status: counts.get(status, 0) for status in self._counts}
+        for model, _pixels, seconds in journal.history(MEDIAN_SAMPLES * 10):
+            self._remember_seconds(model, seconds)
+        self._orphans = {job.id for job in journal.unfinished()}
+        self._durable = journal.durable
+        self._spool.reset()
         await self._start_backend()
         self._accepting = self._dispatching = True
         self._ticker = asyncio.create_task(self._tick_forever(), name="jobs-ticker")
@@ -160,12 +177,15 @@ class Scheduler:
             self._journal.add(job, self.executor_name)
             self._journal.finish(job.id, "failed", None, exc.code, str(exc))
             self._session["failed"] += 1
+            self._counts["failed"] += 1
             handle.emit(Failed(exc.code, str(exc), exc.details), exc)
             return handle
+        self._orphans.discard(job.id)
         entry = Entry(job, handle, pixels)
         position = self._queue.push(entry, enforce_limits=enforce_limits)
         self._entries[job.id] = entry
         self._journal.add(job, self.executor_name, pixels)
+        self._spool.hold(job)  # beyond INPUT_MEMORY_MB of waiting pictures, to disk until dispatch
         entry.extra["position"] = position
         handle.emit(Queued(position, self._eta_map().get(job.id)))
         log.info("job %s queued at %d: user %s %s", job.id, position, job.user_id, job.request.describe())
@@ -184,6 +204,7 @@ class Scheduler:
             if entry is None:
                 break
             entry.state = "dispatched"
+            self._spool.take(entry.job)
             self._dispatch(entry)
         self._announce_positions()
 
@@ -226,6 +247,7 @@ class Scheduler:
         entry.state = "finished"
         self._queue.remove(entry.job.id)
         self._entries.pop(entry.job.id, None)
+        self._spool.drop(entry.job.id)
         if seconds is None and was_running and entry.started_at is not None:
             seconds = time.monotonic() - entry.started_at
         status = {Done: "done", Failed: "failed", Cancelled: "cancelled"}[type(event)]
@@ -234,6 +256,9 @@ class Scheduler:
             self._journal.finish(entry.job.id, status, seconds, code, str(error) if error is not None else None,
                                  result=event.result if isinstance(event, Done) else None)
             self._session[status] += 1
+            self._counts[status] += 1
+            if status == "done" and seconds is not None:
+                self._remember_seconds(entry.job.request.model, seconds)
         if isinstance(event, Done):
             self._estimator.observe(entry.job.request.model, entry.pixels, event.result.seconds or seconds or 0.0)
         log.info("job %s %s%s", entry.job.id, status, f" ({event.code}: {event.message})"
@@ -270,6 +295,9 @@ class Scheduler:
     async def discard(self, job: Job, code: str = "abandoned", message: str = "") -> None:
         """Close a journaled job the bot will not resume (for example its Telegram files are gone)."""
         self._journal.finish(job.id, "failed", None, code, message or "not resumed after a restart")
+        if job.id in self._orphans:
+            self._orphans.discard(job.id)
+            self._counts["failed"] += 1
 
     # ------------------------------------------------------------------------------------------ delivery
 
@@ -316,19 +344,23 @@ class Scheduler:
         """Estimated seconds until the job's result is ready."""
         return self._eta_map().get(job_id)
 
+    def _remember_seconds(self, model: str, seconds: float) -> None:
+        self._recent.setdefault(model, deque(maxlen=MEDIAN_SAMPLES)).append(seconds)
+
     def stats(self) -> dict[str, Any]:
-        counts = self._journal.counts()
+        """Counters kept in memory (cheap enough for /healthz on the event loop: no journal query)."""
         return {
             "executor": self.executor_name,
             "accepting": self._accepting,
             "queue_length": len(self._queue),
             "running": sum(1 for e in self._entries.values() if e.state == "running"),
-            "done": counts.get("done", 0),
-            "failed": counts.get("failed", 0),
-            "cancelled": counts.get("cancelled", 0),
-            "unfinished_journaled": counts.get("queued", 0) + counts.get("running", 0) - len(self._entries),
-            "journal_durable": self._journal.durable,
+            **self._counts,
+            "unfinished_journaled": len(self._orphans),
+            "journal_durable": self._durable,
             "since_start": dict(self._session),
-            "median_seconds": self._journal.medians(),
+            "inputs_in_memory_bytes": self._spool.in_memory,
+            "inputs_on_disk": self._spool.on_disk,
+            "median_seconds": {model: round(statistics.median(values), 3)
+                               for model, values in self._recent.items() if values},
             **self._backend_stats(),
         }

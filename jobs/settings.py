@@ -48,6 +48,7 @@ class JobSettings:
     journal_durable: bool = True  # the SQLite journal outlives a restart of this machine (not on a Heroku dyno)
     result_ttl_s: float = 7 * 24 * 3600.0  # undelivered results, kept results and thumbnails older than this go
     replica_id: str = field(default_factory=socket.gethostname)  # owner of the jobs this bot process journals
+    input_memory_bytes: int = 64 * 2**20  # queued jobs' pictures in memory; beyond it they wait on disk
 
     @classmethod
     def from_env(cls, env: Env | Mapping[str, str] | None = None) -> JobSettings:
@@ -82,6 +83,7 @@ class JobSettings:
             journal_durable=_journal_durable(env),
             result_ttl_s=env.number("RESULT_TTL", 7 * 24 * 3600.0, 60.0, 365 * 24 * 3600.0),
             replica_id=env.raw("REPLICA_ID") or env.raw("DYNO") or socket.gethostname(),
+            input_memory_bytes=env.integer("INPUT_MEMORY_MB", 64, 0, 1_000_000) * 2**20,
         )
 
 

@@ -21,8 +21,6 @@ from tests.test_bot_e2e import TOKEN, BotAPIServer, Person, has
 from tests.test_delivery import order_mosaic, started
 from tests.test_journal import start_redis
 
-pytestmark = pytest.mark.asyncio(loop_scope="function")
-
 
 def start_worker(redis_url: str, queue: str, log: Path) -> subprocess.Popen:
     env = {**os.environ, "REDIS_URL": redis_url, "JOB_RUNNER": "tests.job_runners:painter", "PAINTER_STEPS": "80",
