@@ -2,8 +2,8 @@
 
 The row holds everything needed to run the job again except the image bytes (the bot downloads them again by their
 Telegram ``file_id``), and the timings that feed the statistics and the ETA. WAL mode with ``synchronous=NORMAL``
-makes each write a cheap append (no fsync per commit), which is why the executors call it directly from the event
-loop; a lock keeps it safe if ``stats()`` is called from another thread.
+makes each write a cheap append (no fsync per commit). The scheduler calls the journal from one thread of its own,
+in order, so a result stored with its row never holds up the event loop; a lock keeps it safe all the same.
 
 "Done" and "delivered" are separate facts: a finished job's result is stored with its ``done`` row in one
 transaction and dropped only when the bot marks it delivered, so a crash or a send that fails in between leaves a

@@ -5,7 +5,7 @@ pictures, options, recipe) and its timings; sorted sets index the unfinished job
 ones, whose results sit under their own key until delivered (at most ``RESULT_TTL``). A job belongs to the replica
 that accepted it (``REPLICA_ID``, else Heroku's ``DYNO`` name, else the host name), so a restarting replica resumes
 its own jobs and never takes over a running neighbour's. Undelivered results are claimed with ``SET NX`` so two
-replicas never send the same one twice. Calls are short and synchronous, like the SQLite journal's.
+replicas never send the same one twice. Calls are synchronous; the scheduler makes them from its journal thread.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ import logging
 import statistics
 import time
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from ml_models import errors, registry
@@ -45,6 +48,7 @@ class Scheduler:
         self._queue = JobQueue(settings.queue_limit, settings.user_queued_limit)
         self._entries: dict[str, Entry] = {}
         self._journal_: Journal | None = None
+        self._writer: ThreadPoolExecutor | None = None  # the journal's one thread: writes in order, off the loop
         self._estimator = Estimator(gpu=self._on_gpu())
         self._accepting = False
         self._dispatching = False
@@ -100,6 +104,25 @@ class Scheduler:
         """Whether journaled jobs and undelivered results outlive this machine (a resume may be promised)."""
         return self._journal.durable
 
+    def _record(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """A journal write in the journal's own thread, in submission order: the event loop never waits on the disk
+        or on Redis. Reads go through the same thread (``_ask``), so they see every earlier write."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="journal")
+        self._writer.submit(self._guarded, getattr(self._journal, method), args, kwargs)
+
+    @staticmethod
+    def _guarded(call: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> None:
+        try:
+            call(*args, **kwargs)
+        except Exception:
+            log.exception("journal write %s failed", getattr(call, "__name__", call))
+
+    async def _ask(self, call: Callable[..., Any], *args: Any) -> Any:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="journal")
+        return await asyncio.get_running_loop().run_in_executor(self._writer, partial(call, *args))
+
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         journal = self._journal
@@ -140,8 +163,11 @@ class Scheduler:
             self._ticker = None
         await self._stop_backend()
         if self._journal_ is not None:
-            self._journal_.close()
+            await self._ask(self._journal_.close)  # after every write still queued
             self._journal_ = None
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
 
     def _on_worker(self, entry: Entry) -> bool:
         """Held by a worker now (dispatched jobs still in the FIFO wait at the broker, not on a worker)."""
@@ -174,8 +200,8 @@ class Scheduler:
         try:
             pixels = preflight.check(job.request, self.settings.engine, self._on_gpu())
         except errors.EngineError as exc:
-            self._journal.add(job, self.executor_name)
-            self._journal.finish(job.id, "failed", None, exc.code, str(exc))
+            self._record("add", job, self.executor_name)
+            self._record("finish", job.id, "failed", None, exc.code, str(exc))
             self._session["failed"] += 1
             self._counts["failed"] += 1
             handle.emit(Failed(exc.code, str(exc), exc.details), exc)
@@ -184,7 +210,7 @@ class Scheduler:
         entry = Entry(job, handle, pixels)
         position = self._queue.push(entry, enforce_limits=enforce_limits)
         self._entries[job.id] = entry
-        self._journal.add(job, self.executor_name, pixels)
+        self._record("add", job, self.executor_name, pixels)
         self._spool.hold(job)  # beyond INPUT_MEMORY_MB of waiting pictures, to disk until dispatch
         entry.extra["position"] = position
         handle.emit(Queued(position, self._eta_map().get(job.id)))
@@ -230,7 +256,7 @@ class Scheduler:
         self._queue.remove(entry.job.id)
         entry.state = "running"
         entry.started_at = time.monotonic()
-        self._journal.started(entry.job.id)
+        self._record("started", entry.job.id)
         entry.handle.emit(Started())
         self._announce_positions()
 
@@ -253,8 +279,8 @@ class Scheduler:
         status = {Done: "done", Failed: "failed", Cancelled: "cancelled"}[type(event)]
         if journal:
             code = error.code if error is not None else None
-            self._journal.finish(entry.job.id, status, seconds, code, str(error) if error is not None else None,
-                                 result=event.result if isinstance(event, Done) else None)
+            self._record("finish", entry.job.id, status, seconds, code, str(error) if error is not None else None,
+                         result=event.result if isinstance(event, Done) else None)
             self._session[status] += 1
             self._counts[status] += 1
             if status == "done" and seconds is not None:
@@ -290,11 +316,12 @@ class Scheduler:
 
     async def unfinished(self) -> list[Job]:
         """Journaled jobs that never finished (left by a previous run), oldest first, without image bytes."""
-        return [job for job in self._journal.unfinished() if job.id not in self._entries]
+        return [job for job in await self._ask(self._journal.unfinished) if job.id not in self._entries]
 
     async def discard(self, job: Job, code: str = "abandoned", message: str = "") -> None:
         """Close a journaled job the bot will not resume (for example its Telegram files are gone)."""
-        self._journal.finish(job.id, "failed", None, code, message or "not resumed after a restart")
+        await self._ask(partial(self._journal.finish, job.id, "failed", None, code,
+                                message or "not resumed after a restart"))
         if job.id in self._orphans:
             self._orphans.discard(job.id)
             self._counts["failed"] += 1
@@ -303,15 +330,15 @@ class Scheduler:
 
     async def mark_delivered(self, job_id: str) -> None:
         """The result reached the user (or never will): the journal drops its copy."""
-        self._journal.delivered(job_id)
+        await self._ask(self._journal.delivered, job_id)
 
     async def note_undelivered(self, job_id: str) -> int:
         """A delivery failed; the result stays for a later try. Returns the failed attempts so far."""
-        return self._journal.delivery_failed(job_id)
+        return await self._ask(self._journal.delivery_failed, job_id)
 
     async def undelivered(self) -> list[tuple[Job, JobResult]]:
         """Done jobs whose results have not reached their users, with the results (also from before a restart)."""
-        return self._journal.undelivered()
+        return await self._ask(self._journal.undelivered)
 
     # ------------------------------------------------------------------------------------------ status
 
