@@ -166,14 +166,18 @@ class RedisJournal:
         for raw, finished_at in self._r.zrange(_k("undelivered"), 0, -1, withscores=True):
             job_id = raw.decode()
             record = self._r.hgetall(_k("job", job_id))
-            stored = self._r.hgetall(_k("result", job_id))
-            if not record or not stored:
+            if not record:
                 self._r.zrem(_k("undelivered"), job_id)
                 continue
             mine = record.get(b"owner", b"").decode() == self.owner
             if not mine and now - finished_at < ORPHAN_AFTER_S:
                 continue
             if not self._r.set(_k("claim", job_id), self.owner, nx=True, ex=CLAIM_S):
+                continue
+            stored = self._r.hgetall(_k("result", job_id))  # the image is read only once the result is claimed
+            if not stored:  # expired (RESULT_TTL)
+                self._r.zrem(_k("undelivered"), job_id)
+                self._r.delete(_k("claim", job_id))
                 continue
             result = JobResult(image=stored[b"image"], mime=stored[b"mime"].decode(), width=int(stored[b"width"]),
                                height=int(stored[b"height"]), seconds=float(stored[b"seconds"]),

@@ -227,3 +227,29 @@ async def test_restart_follows_tasks_already_on_workers(redis_url, workers, queu
         assert await after.unfinished() == []
     finally:
         await after.stop()
+
+
+async def test_a_job_another_worker_holds_is_not_run_again(redis_url, workers, queue_name, tmp_path) -> None:
+    """A delivery of a job whose per-job mark is held (a redelivery while the first worker still runs it) is dropped;
+    the worker goes on with other jobs."""
+    import redis
+
+    from jobs.celery_app import key
+
+    workers.start()
+    client = redis.Redis.from_url(redis_url)
+    executor = make_executor(executor_settings(redis_url, queue_name, tmp_path))
+    await executor.start()
+    try:
+        held = make_job(1, steps=2)
+        client.set(key("running", held.id), "another worker", ex=60)
+        handle = await executor.submit(held)
+        other = await executor.submit(make_job(2, steps=2))
+        assert isinstance((await collect(other, 20))[-1], Done)  # the worker took both messages, ran one
+        await asyncio.sleep(1.0)
+        assert not any(isinstance(event, Started | Done) for event in handle._events)
+        log = "".join(p.read_text(errors="replace") for p in tmp_path.glob("worker*.log"))
+        assert f"{held.id}] ignored" in log, log[-2000:]
+    finally:
+        await executor.stop()
+        client.close()

@@ -95,3 +95,4 @@ def test_the_start_refuses_a_visibility_timeout_shorter_than_the_longest_job() -
         JobSettings.from_env({**env, "CELERY_VISIBILITY_TIMEOUT": "600"})  # Gatys may run 1200 s
     assert JobSettings.from_env({**env, "CELERY_VISIBILITY_TIMEOUT": "600", "JOB_TIMEOUT_SCALE": "0.4"})
     assert JobSettings.from_env({**env, "CELERY_VISIBILITY_TIMEOUT": "600"} | {"EXECUTOR": "local"})
+
