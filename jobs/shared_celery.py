@@ -70,14 +70,13 @@ class SharedCeleryExecutor(CeleryExecutor):
         if self._shared is None or not self._accepting:
             return self._admit(job, enforce_limits=enforce)
         position = await asyncio.to_thread(self._shared.admit, job.id, job.user_id, enforce)
+        self._shared_positions[job.id] = position  # the place among every replica's waiting jobs
         try:
             handle = self._admit(job, enforce_limits=False)  # the shared check replaced the local one
         except BaseException:
             self._release(job.id, job.user_id)
             raise
-        if job.id in self._entries:
-            self._shared_positions[job.id] = position
-        else:  # refused by the preflight check: it never waited
+        if job.id not in self._entries:  # refused by the preflight check: it never waited
             self._release(job.id, job.user_id)
         return handle
 

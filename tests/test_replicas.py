@@ -63,13 +63,20 @@ async def test_two_replicas_share_the_user_limit_and_cancel(tmp_path: Path) -> N
         await order_mosaic(via_b)  # the other replica knows about the running job
         await via_b.reply(has("already have a picture in the works"), timeout=30)
 
+        jo = Person(emulators[1], 7002, name="Jo")  # waits behind Ivo's job, on replica b
+        await order_mosaic(jo)
+        await jo.reply(has("next in the queue"), timeout=30)
+        lu = Person(emulators[0], 7003, name="Lu")  # replica a has no other waiting job, yet Lu is second
+        await order_mosaic(lu)
+        await lu.reply(has("number 2 in the queue"), timeout=30, since=0)
+
         await via_b.say("/cancel")
         await via_b.reply(has("Your picture is cancelled"), timeout=15)
         await via_a.reply(lambda m: m.message_id == status.message_id and "cancelled" in m.plain_text,
                           timeout=30, since=0)
 
         await order_mosaic(via_b)  # the slot is free again, on either replica
-        await via_b.reply(has("queue"), timeout=30)
+        await via_b.reply(has("number 2 in the queue"), timeout=15)  # behind Lu (Jo's job runs now)
     finally:
         for bot in bots:
             await bot.stop()
