@@ -281,10 +281,15 @@ class JobTracker:
             raise
         except Exception as exc:
             gone = isinstance(exc, TelegramForbiddenError) or any(p in str(exc).lower() for p in _GONE_FOR_GOOD)
-            attempts = 0 if gone else await self.executor.note_undelivered(job.id)
+            attempts = 0
+            if not gone:
+                try:
+                    attempts = await self.executor.note_undelivered(job.id)
+                except Exception as journal_exc:  # the journal is away: the result is still there for a retry
+                    log.warning("cannot count the failed delivery of job %s: %s", job.id, journal_exc)
             log.warning("result of job %s not delivered (attempt %d): %s", job.id, attempts, exc)
             if gone or attempts >= MAX_DELIVERY_ATTEMPTS:
-                await self.executor.mark_delivered(job.id)  # nobody will get it: drop the stored copy
+                await self._delivered(job)  # nobody will get it: drop the stored copy
                 if not gone:
                     with contextlib.suppress(Exception):
                         await self.bot.send_message(job.chat_id, "❌ " + _("I could not send your picture. Please "
@@ -294,8 +299,15 @@ class JobTracker:
                     await self.bot.send_message(job.chat_id, _("✅ Your picture is ready, but Telegram did not take it "
                                                                "just now. I will send it again in a few minutes."))
             return False
-        await self.executor.mark_delivered(job.id)
+        await self._delivered(job)
         return True
+
+    async def _delivered(self, job: Job) -> None:
+        """Mark it in the journal; if the journal is away, the worst case is one duplicate later, not an error."""
+        try:
+            await self.executor.mark_delivered(job.id)
+        except Exception as exc:
+            log.warning("cannot mark job %s delivered (it may be sent once more): %s", job.id, exc)
 
     async def redeliver(self) -> int:
         """One pass over the journal's done-but-undelivered results (left by a failed send or a restart)."""
