@@ -3,7 +3,9 @@
 Admission goes through ``SharedLimits`` before the job enters this replica's FIFO, so a user's second job is refused
 whichever replica receives it (a user may have ``USER_RUNNING_LIMIT + USER_QUEUED_LIMIT`` jobs in flight in all).
 Once a second, a background pass refreshes this replica's claims (a dead replica's expire after ``HOLD_S``), reads
-the shared queue places of its waiting jobs, and looks for cancellation marks set by ``/cancel`` on another replica.
+the shared queue places of its waiting jobs, the users' jobs running on other replicas (a job waits here while its
+user has ``USER_RUNNING_LIMIT`` running elsewhere; the view is at most a second old), and looks for cancellation
+marks set by ``/cancel`` on another replica.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class SharedCeleryExecutor(CeleryExecutor):
         self._last_sync = 0.0
         self._syncing: asyncio.Task | None = None
         self._pending: set[asyncio.Future] = set()  # claim updates in flight, awaited before Redis is closed
+        self._elsewhere: dict[int, int] = {}  # user id -> their jobs dispatched or running on other replicas
 
     async def _start_backend(self) -> None:
         await super()._start_backend()
@@ -71,6 +74,11 @@ class SharedCeleryExecutor(CeleryExecutor):
             return self._admit(job, enforce_limits=enforce)
         position = await asyncio.to_thread(self._shared.admit, job.id, job.user_id, enforce)
         self._shared_positions[job.id] = position  # the place among every replica's waiting jobs
+        try:  # whether the user runs a job on another replica now decides if this one may go at once
+            active = (await asyncio.to_thread(self._shared.active, [job.user_id]))[job.user_id]
+            self._elsewhere[job.user_id] = len(active - self._entries.keys())
+        except Exception as exc:
+            log.warning("cannot read the user's jobs on other replicas: %s", exc)
         try:
             handle = self._admit(job, enforce_limits=False)  # the shared check replaced the local one
         except BaseException:
@@ -84,6 +92,17 @@ class SharedCeleryExecutor(CeleryExecutor):
         self._shared_positions.pop(job_id, None)
         if self._shared is not None:
             self._later(self._shared.finished, job_id, user_id)
+
+    def _user_can_run(self, user_id: int) -> bool:
+        if not super()._user_can_run(user_id):
+            return False
+        mine = sum(1 for e in self._entries.values() if e.user_id == user_id and e.state in ("dispatched", "running"))
+        return mine + self._elsewhere.get(user_id, 0) < self.settings.user_running_limit
+
+    def _dispatch(self, entry: Entry) -> None:
+        if self._shared is not None:
+            self._later(self._shared.dispatched, entry.job.id, entry.user_id)
+        super()._dispatch(entry)
 
     def _started(self, entry: Entry) -> None:
         waiting = entry.state in ("queued", "dispatched")
@@ -136,11 +155,12 @@ class SharedCeleryExecutor(CeleryExecutor):
         if not entries or self._shared is None:
             return
         try:
-            positions, marked = await asyncio.to_thread(self._read_shared, entries)
+            positions, marked, active = await asyncio.to_thread(self._read_shared, entries)
         except Exception as exc:  # Redis away for a moment: the next pass tries again
             log.warning("cannot read the shared queue: %s", exc)
             return
         self._shared_positions.update(positions)
+        self._elsewhere = {user_id: len(job_ids - self._entries.keys()) for user_id, job_ids in active.items()}
         for entry in entries:
             if entry.job.id not in marked or entry.state == "finished" or "cancel_requested" in entry.extra:
                 continue
@@ -150,9 +170,9 @@ class SharedCeleryExecutor(CeleryExecutor):
                 self._finish(entry, Cancelled())
             else:
                 entry.extra["cancel_requested"] = time.monotonic()  # the worker stops at its next step
-        self._announce_positions()
+        self._pump()  # a user's job held back by a job on another replica may go now; places are announced
 
-    def _read_shared(self, entries: list[Entry]) -> tuple[dict[str, int], set[str]]:
+    def _read_shared(self, entries: list[Entry]) -> tuple[dict[str, int], set[str], dict[int, set[str]]]:
         assert self._shared is not None
         self._shared.refresh([(e.job.id, e.user_id, e.job.id in self._queue) for e in entries])  # still alive
         positions = self._shared.positions([e.job.id for e in entries if e.job.id in self._queue])
@@ -160,4 +180,5 @@ class SharedCeleryExecutor(CeleryExecutor):
         for entry in entries:
             pipe.exists(key("cancel", entry.job.id))
         marked = {e.job.id for e, hit in zip(entries, pipe.execute(), strict=True) if hit}
-        return positions, marked
+        waiting_users = sorted({e.user_id for e in entries if e.state == "queued"})
+        return positions, marked, self._shared.active(waiting_users)

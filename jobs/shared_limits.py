@@ -74,9 +74,23 @@ class SharedLimits:
 
     def finished(self, job_id: str, user_id: int) -> None:
         pipe = self._r.pipeline()
-        for name in (_k("queue"), _k("queue-exp"), _k("user", user_id), _k("user-exp", user_id)):
+        for name in (_k("queue"), _k("queue-exp"), _k("user", user_id), _k("user-exp", user_id),
+                     _k("active", user_id)):
             pipe.zrem(name, job_id)
         pipe.execute()
+
+    def dispatched(self, job_id: str, user_id: int) -> None:
+        """Handed to the workers: counts for the user's running limit on every replica."""
+        self._r.zadd(_k("active", user_id), {job_id: time.time() + self.hold_s})
+
+    def active(self, user_ids: list[int]) -> dict[int, set[str]]:
+        """Each user's dispatched or running jobs on any replica (expired claims left out)."""
+        now = time.time()
+        pipe = self._r.pipeline()
+        for user_id in user_ids:
+            pipe.zrangebyscore(_k("active", user_id), now, "+inf")
+        return {user_id: {raw.decode() for raw in members}
+                for user_id, members in zip(user_ids, pipe.execute(), strict=True)}
 
     def refresh(self, claims: list[tuple[str, int, bool]]) -> None:
         """Push back the expiry of this replica's (job id, user id, still waiting) claims."""
@@ -84,6 +98,7 @@ class SharedLimits:
         pipe = self._r.pipeline()
         for job_id, user_id, waiting in claims:
             pipe.zadd(_k("user-exp", user_id), {job_id: expire_at}, xx=True)
+            pipe.zadd(_k("active", user_id), {job_id: expire_at}, xx=True)
             if waiting:
                 pipe.zadd(_k("queue-exp"), {job_id: expire_at}, xx=True)
         pipe.execute()
