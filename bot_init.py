@@ -25,6 +25,7 @@ from aiogram.utils.i18n import I18n, I18nMiddleware
 import handlers
 import locales
 from config import Settings
+from group_chats import GroupChatGate
 from jobs import Executor, make_executor
 from middlewares.throttling import Throttling
 from ml_models import registry
@@ -32,6 +33,7 @@ from services.cleanup import Cleaner
 from services.file_store import FileStore
 from services.gallery import Gallery
 from services.job_tracker import JobTracker
+from services.telegram_retry import DeliveryRetry
 
 log = logging.getLogger(__name__)
 _EXECUTOR_METHODS = [name for name in dir(Executor) if not name.startswith("_")]
@@ -68,9 +70,10 @@ class BotApp:
 
 
 def build_bot(settings: Settings) -> Bot:
-    session = None
-    if settings.telegram_api_url:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    """The Bot API client; every call on its session outlasts 429s and short outages (``TELEGRAM_RETRY_S``)."""
+    api_url = settings.telegram_api_url
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url)) if api_url else AiohttpSession()
+    session.middleware(DeliveryRetry(settings.telegram_retry_s))
     return Bot(settings.bot_token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
@@ -79,7 +82,10 @@ def build_storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
     if settings.redis_url:
         from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 
-        storage = RedisStorage.from_url(settings.redis_url)
+        from jobs.wire import ssl_options  # the same TLS policy as the job queue: verified unless the operator opts out
+
+        tls = ssl_options(settings.redis_url, settings.jobs.redis_ssl_cert_reqs, settings.jobs.redis_ca_cert)
+        storage = RedisStorage.from_url(settings.redis_url, connection_kwargs=tls)
         return storage, RedisEventIsolation(redis=storage.redis)
     return MemoryStorage(), SimpleEventIsolation()
 
@@ -110,6 +116,7 @@ def build(settings: Settings, executor: Executor | None = None, bot: Bot | None 
                          can_upscale="upscale" in availability.models)
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings, executor=executor,
                             tracker=tracker, availability=availability, gallery=gallery, files=files)
+    GroupChatGate().setup(dispatcher)  # in groups: only /cmd@bot and replies to the bot
     UserLocale(i18n).setup(dispatcher)
     throttle = Throttling(settings.resources.throttle_rate, settings.resources.throttle_burst)  # after the locale
     dispatcher.message.outer_middleware(throttle)

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import DEFAULT_STYLE, load_photo, load_style, loadavg, psnr
-from benchmarks.memory import peak_rss_mb, rss_mb
+from benchmarks.common import DEFAULT_STYLE, load_photo, load_style, loadavg, peak_rss_mb, psnr, rss_mb
 from ml_models import allocator
 
 
@@ -202,20 +201,10 @@ def gatys_converge(a: dict) -> dict:
 
     rgb, photo = load_photo(a["photo"], a["size"])
     content, style = cases.to_tensor(rgb), cases.to_tensor(load_style(DEFAULT_STYLE, side=a["size"])[0])
-    result = gatys_bench.convergence(Path(a["weights_dir"]), content, style, a["ref_steps"],
-                                     textbook=a.get("textbook"))
+    result = gatys_bench.convergence(Path(a["weights_dir"]), content, style, a["ref_steps"])
     result["photo"] = photo
     result["peak_rss_mb"] = peak_rss_mb()
     return result
-
-
-def gatys_textbook(a: dict) -> dict:
-    from benchmarks import cases, gatys_bench
-
-    rgb, photo = load_photo(a["photo"], a["size"])
-    content, style = cases.to_tensor(rgb), cases.to_tensor(load_style(DEFAULT_STYLE, side=a["size"])[0])
-    result = gatys_bench.textbook_reference(Path(a["weights_dir"]), content, style, a["ref_steps"])
-    return {**result, "photo": photo, "peak_rss_mb": peak_rss_mb()}
 
 
 def engine_job(a: dict) -> dict:
@@ -231,12 +220,6 @@ def worker(a: dict) -> dict:
     from benchmarks import engine_bench
 
     return engine_bench.worker_with_all_models(Path(a["weights_dir"]), a["families"])
-
-
-def compile_johnson(a: dict) -> dict:
-    from benchmarks import engine_bench
-
-    return engine_bench.compile_case(Path(a["weights_dir"]), a["photo"], a["size"], a["repeat"])
 
 
 def peak(a: dict) -> dict:
@@ -258,8 +241,8 @@ def weights(a: dict) -> dict:
 
 
 KINDS = {"model": model, "model_pair": model_pair, "gatys_steps": gatys_steps, "gatys_pair": gatys_pair,
-         "gatys_converge": gatys_converge, "gatys_textbook": gatys_textbook, "engine_job": engine_job,
-         "worker": worker, "compile": compile_johnson, "peak": peak, "weights": weights}
+         "gatys_converge": gatys_converge, "engine_job": engine_job,
+         "worker": worker, "peak": peak, "weights": weights}
 
 
 def main(argv: list[str]) -> int:

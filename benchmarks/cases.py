@@ -2,9 +2,8 @@
 
 Two paths are compared:
 
-* ``fast``, what the engine does (``ml_models.device``): ``prepare`` (eval, frozen; NHWC where the registry asks
-  for it in fp32), ``to_device`` (same layout) and ``inference_context`` (inference mode plus bf16 autocast on CPUs with
-  native BF16, fp32 elsewhere);
+* ``fast``, what the engine does (``ml_models.device``): ``prepare`` (eval, frozen, NHWC), ``to_device`` (NHWC) and
+  ``inference_context`` (inference mode plus the family's precision: bf16 autocast on CPUs with native BF16);
 * ``ref``, a plain PyTorch baseline: fp32, NCHW-contiguous weights and input, ``torch.no_grad()`` (autograd off, but
   not inference mode), no autocast.
 
@@ -27,7 +26,7 @@ from torch import Tensor, nn
 from benchmarks.common import SHARED_WEIGHTS
 from ml_models import device as engine_device
 from ml_models.errors import Cancelled
-from ml_models.tiling import pad_to_multiple, tiled_forward
+from ml_models.tiling import pad_to_multiple, tiled_rows
 
 FAMILIES = ("microast", "adain", "gatys", "johnson", "cyclegan", "rrdb", "srvgg")
 CONV_HEAVY = frozenset({"adain", "cyclegan", "rrdb", "gatys"})  # the 50 %-of-peak target applies to these
@@ -53,42 +52,33 @@ def to_tensor(rgb: np.ndarray) -> Tensor:
     return pixels.permute(2, 0, 1)[None].float().div_(255.0).contiguous()
 
 
-# registry model id per family, for the engine's per-model precision (``ModelSpec.cpu_fp32``)
+# registry model id per case family, for the engine's per-family precision
 _MODEL_IDS = {"microast": "microast", "adain": "adain", "gatys": "gatys", "johnson": "johnson",
               "cyclegan": "cyclegan", "rrdb": "upscale", "srvgg": "upscale"}
 
 
 def fast_dtype(family: str | None = None) -> torch.dtype:
-    """The engine's compute dtype on this CPU for ``family`` (bf16 with native BF16 instructions, else fp32; fp32 for
-    models the registry marks ``cpu_fp32``)."""
+    """The engine's compute dtype on this CPU for ``family`` (its ``Family.precision``; the device's default when
+    ``family`` is None)."""
     if family is None:
         return engine_device.precision_for(CPU, "auto")
-    from ml_models import registry
-    from ml_models.engine import model_precision
+    from ml_models import families, registry
 
-    return model_precision(registry.get(_MODEL_IDS[family]), CPU)
-
-
-def fast_layout(family: str, dtype: torch.dtype) -> bool:
-    """Whether the engine runs ``family`` in NHWC at ``dtype`` on this CPU (``ModelSpec.cpu_channels_last``)."""
-    from ml_models import registry
-
-    return engine_device.channels_last_for(CPU, dtype, registry.get(_MODEL_IDS[family]).cpu_channels_last)
+    return families.get(registry.get(_MODEL_IDS[family]).family).precision(CPU)
 
 
-def place(net: nn.Module, path: str, opts: dict | None = None) -> nn.Module:
+def place(net: nn.Module, path: str) -> nn.Module:
+    """``fast``: as the engine places networks (NHWC, frozen); ``ref``: frozen, NCHW."""
     if path == "fast":
-        return engine_device.prepare(net, CPU, bool((opts or {}).get("channels_last")))
+        return engine_device.prepare(net, CPU)
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
     return net.to(memory_format=torch.contiguous_format)
 
 
-def place_input(x: Tensor, path: str, opts: dict | None = None) -> Tensor:
-    if path == "fast":
-        return engine_device.to_device(x, CPU, bool((opts or {}).get("channels_last")))
-    return x.contiguous()
+def place_input(x: Tensor, path: str) -> Tensor:
+    return engine_device.to_device(x, CPU) if path == "fast" else x.contiguous()
 
 
 def context(path: str, dtype: torch.dtype) -> contextlib.AbstractContextManager:
@@ -124,8 +114,8 @@ def _microast(weights_dir, content, style, path, dtype, opts) -> Prepared:
              for p in ("content_encoder", "style_encoder", "modulator", "decoder")]
     net = MicroAST.load(*parts) if all(parts) else MicroAST()
     weights, genuine = _describe(parts[0] if all(parts) else None, "microast/*_iter_160000.pth.tar", "MicroAST()")
-    net = place(net, path, opts)
-    x, s = place_input(content, path, opts), place_input(style, path, opts)
+    net = place(net, path)
+    x, s = place_input(content, path), place_input(style, path)
     return Prepared(_run(path, dtype, lambda: net.stylize(x, s)), [net], weights, genuine,
                     tuple(content.shape[-2:]), dtype, ["includes encoding the style image"])
 
@@ -137,8 +127,8 @@ def _johnson(weights_dir, content, style, path, dtype, opts) -> Prepared:
     file = _file(weights_dir, rel)
     net = load_transformer_net(file) if file else TransformerNet(16)
     weights, genuine = _describe(file, rel, "TransformerNet(16)")
-    net = place(net, path, opts)
-    x = place_input(content * 255.0, path, opts)
+    net = place(net, path)
+    x = place_input(content * 255.0, path)
     return Prepared(_run(path, dtype, lambda: net.stylize(x) / 255.0), [net], weights, genuine,
                     tuple(content.shape[-2:]), dtype)
 
@@ -149,8 +139,8 @@ def _adain(weights_dir, content, style, path, dtype, opts) -> Prepared:
     enc, dec = _file(weights_dir, "adain/vgg_normalised.pth"), _file(weights_dir, "adain/decoder.pth")
     net = AdaIN.load(enc, dec) if enc and dec else AdaIN(AdaINEncoder(), AdaINDecoder())
     weights, genuine = _describe(enc if enc and dec else None, "adain/vgg_normalised.pth + decoder.pth", "AdaIN()")
-    net = place(net, path, opts)
-    x, s = place_input(content, path, opts), place_input(style, path, opts)
+    net = place(net, path)
+    x, s = place_input(content, path), place_input(style, path)
 
     def work() -> Tensor:
         # AdaIN.stylize minus the final clamp: random decoders saturate a clamp, which would hide precision errors
@@ -169,18 +159,16 @@ def _cyclegan(weights_dir, content, style, path, dtype, opts) -> Prepared:
     file = _file(weights_dir, rel)
     net = load_cyclegan(file) if file else ResnetGenerator()
     weights, genuine = _describe(file, rel, "ResnetGenerator()")
-    net = place(net, path, opts)
-    x = place_input(content * 2.0 - 1.0, path, opts)
+    net = place(net, path)
+    x = place_input(content * 2.0 - 1.0, path)
     return Prepared(_run(path, dtype, lambda: (net.stylize(x) + 1.0) / 2.0), [net], weights, genuine,
                     tuple(content.shape[-2:]), dtype)
 
 
 def _sr_overlap(tile: int) -> int:
-    """The engine's tile overlap (``engine.SR_OVERLAP``, at most a quarter tile); tiling's default without it."""
-    try:
-        from ml_models.engine import SR_OVERLAP
-    except ImportError:
-        return 16
+    """The engine's tile overlap (``superres.SR_OVERLAP``, at most a quarter tile)."""
+    from ml_models.superres import SR_OVERLAP
+
     return min(SR_OVERLAP, tile // 4)
 
 
@@ -191,7 +179,7 @@ def _super_resolution(rel: str, fallback: Callable[[], nn.Module], fallback_name
         file = _file(weights_dir, rel)
         net, scale = load_sr_network(file) if file else (fallback(), 4)
         weights, genuine = _describe(file, rel, fallback_name)
-        net = place(net, path, opts)
+        net = place(net, path)
         max_tiles = int(opts.get("max_tiles") or 0)
         tile = int(opts.get("tile") or 256)
         overlap = _sr_overlap(tile)
@@ -203,9 +191,9 @@ def _super_resolution(rel: str, fallback: Callable[[], nn.Module], fallback_name
             kept: list[Tensor] = []
 
             def fn(t: Tensor) -> Tensor:
-                # per tile, as the engine's _run_superres: layout change, network, fp32 result
+                # per tile, as the super-resolution family: layout change, network, fp32 result
                 with context(path, dtype):
-                    y = net(place_input(t, path, opts)).float()
+                    y = net(place_input(t, path)).float()
                 if max_tiles:
                     kept.append(y.flatten())
                 return y
@@ -214,8 +202,9 @@ def _super_resolution(rel: str, fallback: Callable[[], nn.Module], fallback_name
                 seen.update(done=done, total=total)
 
             try:
-                out = tiled_forward(fn, content, scale, tile=tile, overlap=overlap, progress=progress,
-                                    cancelled=(lambda: seen["done"] >= max_tiles) if max_tiles else None)
+                out = torch.cat([rows for _, rows in tiled_rows(
+                    fn, content, scale, tile=tile, overlap=overlap, progress=progress,
+                    cancelled=(lambda: seen["done"] >= max_tiles) if max_tiles else None)], dim=-2)
             except Cancelled:
                 out = torch.cat(kept)
             prepared.tiles = {"timed": seen["done"], "total": seen["total"]}
@@ -257,5 +246,4 @@ def build(family: str, weights_dir: Path, content: Tensor, style: Tensor, path: 
     torch.manual_seed(0)
     dtype = fast_dtype(family) if path == "fast" else torch.float32
     opts = dict(opts or {})
-    opts["channels_last"] = path == "fast" and fast_layout(family, dtype)
     return BUILDERS[family](weights_dir, content, style, path, dtype, opts)

@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import botproc, report
+from benchmarks import report
 from benchmarks.common import DEFAULT_JSON, DEFAULT_PHOTO, REPO, cpu_description, loadavg
 from benchmarks.report import _num, _verdict, table
 from benchmarks.targets import TARGETS
@@ -29,7 +29,7 @@ from ml_models import allocator
 FAMILIES = ("microast", "adain", "gatys", "johnson", "cyclegan", "rrdb", "srvgg")
 CONV_HEAVY = {"adain", "cyclegan", "rrdb", "gatys"}
 RANDOM_FAMILIES = {"adain", "cyclegan", "rrdb", "gatys"}  # need random weight files written with torch
-SECTIONS = ("models", "gatys", "sr", "bot", "worker", "firstjob", "compile")
+SECTIONS = ("models", "gatys", "sr", "worker", "firstjob")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=3, help="timed runs after a warm-up (median reported)")
     p.add_argument("--quick", action="store_true",
                    help="short run: 20 s budget per case, 1 RRDB tile, Gatys convergence at 256 px with 100 "
-                        "reference steps, no whole Gatys runs, no torch.compile, worker loads only --models")
+                        "reference steps, no whole Gatys runs, worker loads only --models")
     p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")
     p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
     p.add_argument("--budget", type=float, default=None,
@@ -65,8 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="malloc setting of every case process, fast and reference alike (default: ALLOCATOR or "
                         "reuse, what the workers use; see ml_models/allocator.py)")
     p.add_argument("--no-plain-ref", action="store_true",
-                   help="with --allocator reuse, skip timing the reference a second time under glibc's default (and "
-                        "Gatys' textbook reference)")
+                   help="with --allocator reuse, skip timing the reference a second time under glibc's default")
     p.add_argument("--no-interleaved", action="store_true",
                    help="skip timing both paths alternately in one process (the speed-up the 2x verdict uses)")
     return p
@@ -195,13 +194,6 @@ def _trim(result: dict) -> dict:
 
 def run_gatys(run: Runner, a, weights_dir: Path, sizes: list[int], skips: list[str]) -> tuple[dict, dict]:
     args = {"size": a.gatys_size, "photo": a.photo, "weights_dir": str(weights_dir), "ref_steps": a.gatys_steps}
-    # A second bar: the same steps of a textbook Gatys (autograd Gram and MSEs) in a plain process (glibc's default
-    # allocator), as the model rows time their reference once more.
-    if getattr(run, "allocator", "system") == "reuse" and not getattr(a, "no_plain_ref", False):
-        textbook = run("gatys_textbook", args, f"gatys textbook reference {a.gatys_size} (glibc default)",
-                       allocator_mode="system")
-        if not textbook.get("error"):
-            args["textbook"] = {k: textbook[k] for k in ("steps", "seconds", "final_loss", "precision", "layout")}
     conv = run("gatys_converge", args, f"gatys convergence {a.gatys_size}")
     convergence = {"data": conv, "markdown": _gatys_markdown(conv)}
     whole_rows, data = [], []
@@ -252,25 +244,6 @@ def _gatys_markdown(c: dict) -> str:
     if not reached and last:
         rows.append(["fast, last iterate scored", last["step"], _num(last["seconds"], 1), f"{last['loss']:.5g}",
                      "stopped: over the reference's time"])
-    single = c.get("fast_single_scale")
-    if single:
-        hit, end = single.get("reached"), single.get("last_scored") or {}
-        rows.append([f"for comparison: fast ({single['precision']}, {single.get('layout', '?')}), one full-size scale",
-                     hit["step"] if hit else end.get("step", "–"),
-                     _num((hit or end).get("seconds"), 1), f"{(hit or end)['loss']:.5g}" if (hit or end) else "–",
-                     _num(c.get("ratio_single_scale"), 3) + " of the reference time" if hit
-                     else "not reached in the reference's time"])
-    textbook = c.get("textbook")
-    if textbook:
-        rows.append(["textbook reference: fp32, NCHW, autograd Gram and MSEs, glibc's default allocator",
-                     textbook["steps"], _num(textbook["seconds"], 1), f"{textbook['final_loss']:.5g}",
-                     f"a second bar ({textbook['seconds'] / ref['seconds']:.2f}x the reference's time)"])
-        for name, run, key in (("fast, the engine's schedule", fast, "ratio"),
-                               ("fast, one full-size scale", single, "ratio_single_scale")):
-            hit = ((run or {}).get("reached_bars") or {}).get("textbook")
-            rows.append([f"{name}, to the textbook bar", hit["step"] if hit else "not reached",
-                         _num(hit["seconds"], 1) if hit else "–", f"{hit['loss']:.5g}" if hit else "–",
-                         _num(textbook.get(key), 3) + " of the textbook time" if hit else "–"])
     ratio = c.get("ratio")
     verdict = _verdict(ratio is not None and ratio <= TARGETS["gatys_time_ratio"])
     return (f"{c['size'][0]}x{c['size'][1]} px, VGG {c['vgg']}, content {', '.join(c['layers']['content'])}, style "
@@ -326,39 +299,17 @@ def run_superres(run: Runner, a, weights_dir: Path, sizes: list[int], model_rows
     return {"data": data, "markdown": markdown, "network_s_per_mp": model_lin}
 
 
-def run_memory(run: Runner, a, weights_dir: Path, families: list[str], sections: list[str]) -> dict:
-    out: dict = {}
-    rows = []
-    if "bot" in sections:
-        out["bot_build_only"] = built = botproc.build_only()
-        print(f"[bot] build only: {built}", file=sys.stderr, flush=True)
-        out["bot_live"] = live = botproc.live(weights_dir)
-        print(f"[bot] live: {live}", file=sys.stderr, flush=True)
-        if not built.get("error"):
-            rows.append(["bot: import bot modules + build dispatcher (no network)", _num(built["rss_mb"], 0),
-                         "torch imported!" if built["torch_imported"] else "torch not imported"])
-        else:
-            rows.append(["bot: build only", "ERROR", built["error"][:200]])
-        if not live.get("error"):
-            kids = "; ".join(f"child {c['pid']} {c['rss_mb']:.0f} MiB" for c in live["children"])
-            rows.append(["bot: main.py polling the Bot API emulator, after answering /start",
-                         _num(live["rss_mb"], 0),
-                         ("torch MAPPED" if live["torch_mapped"] else "no torch in /proc/pid/maps")
-                         + f"; USS {_num(live['uss_mb'], 0)} MiB; {kids}"])
-        else:
-            rows.append(["bot: live", "ERROR", live["error"][:300]])
-    if "worker" in sections:
-        fams = families if a.quick else list(FAMILIES)
-        w = run("worker", {"weights_dir": str(weights_dir), "families": fams}, "worker with all models")
-        out["worker"] = w
-        if w.get("error"):
-            rows.append(["worker with all models", "ERROR", w["error"][:300]])
-        else:
-            rows.append(["worker: torch + engine imported", _num(w["rss_after_import_mb"], 0), ""])
-            rows.append([f"worker: {w['how']}", _num(w["rss_loaded_mb"], 0),
-                         f"peak {_num(w['peak_rss_mb'], 0)} MiB, loaded in {_num(w['load_s'], 1)} s"])
-    out["markdown"] = table(["process", "RSS MiB", "note"], rows) if rows else "(none)"
-    return out
+def run_memory(run: Runner, a, weights_dir: Path, families: list[str]) -> dict:
+    """A worker's memory with every model loaded (the bot's own memory is in ``benchmarks.load_test``'s report)."""
+    fams = families if a.quick else list(FAMILIES)
+    w = run("worker", {"weights_dir": str(weights_dir), "families": fams}, "worker with all models")
+    if w.get("error"):
+        rows = [["worker with all models", "ERROR", w["error"][:300]]]
+    else:
+        rows = [["worker: torch + engine imported", _num(w["rss_after_import_mb"], 0), ""],
+                [f"worker: {w['how']}", _num(w["rss_loaded_mb"], 0),
+                 f"peak {_num(w['peak_rss_mb'], 0)} MiB, loaded in {_num(w['load_s'], 1)} s"]]
+    return {"worker": w, "markdown": table(["process", "RSS MiB", "note"], rows)}
 
 
 def run_first_job(run: Runner, a, weights_dir: Path, sizes: list[int], families: list[str],
@@ -386,21 +337,6 @@ def run_first_job(run: Runner, a, weights_dir: Path, sizes: list[int], families:
                      _num(ratio, 2), _verdict(r["pass"] if ratio is not None else None)])
     return {"data": data, "markdown": table(["model", "size", "preload s", "first job s", "warm job s (median)",
                                              "first / warm", "≤ 2x"], rows) if rows else "(none)"}
-
-
-def run_compile(run: Runner, a, weights_dir: Path, sizes: list[int]) -> dict:
-    size = 512 if 512 in sizes else min(sizes)
-    r = run("compile", {"weights_dir": str(weights_dir), "photo": a.photo, "size": size,
-                        "repeat": max(9, a.repeat)}, f"torch.compile johnson {size}")
-    if r.get("error"):
-        md = f"ERROR: {r['error'][:500]}"
-    else:
-        md = table(["model", "size", "eager fast s", "first call, empty cache s", "compiled s", "speed-up",
-                    "PSNR vs eager", "jobs to break even"],
-                   [[f"johnson ({r['precision']})", size, _num(r["eager_s"], 3), _num(r["compile_first_call_s"], 1),
-                     _num(r["compiled_s"], 3), _num(r["speedup"], 2, "x"), _num(r["psnr_vs_eager_db"], 1),
-                     _num(r.get("break_even_jobs"), 0) if r.get("break_even_jobs") else "never"]])
-    return {"data": r, "markdown": md}
 
 
 # --------------------------------------------------------------------------------------------------- targets
@@ -445,16 +381,7 @@ def collect_targets(results: dict) -> list[dict]:
         out.append({"name": f"upscale time linear in pixels ({per[0][1]} -> {per[-1][1]})",
                     "measured": f"s/MP x{factor:.2f}", "threshold": f"≤ x{t['sr_linear_tolerance']:g}",
                     "pass": factor <= t["sr_linear_tolerance"]})
-    mem = results.get("memory") or {}
-    live = mem.get("bot_live") or {}
-    built = mem.get("bot_build_only") or {}
-    bot_rss = live.get("rss_mb") if not live.get("error") else built.get("rss_mb")
-    if bot_rss is not None:
-        torch_free = not (live.get("torch_mapped") or built.get("torch_imported"))
-        out.append({"name": "bot process RSS after start (and torch not loaded)",
-                    "measured": f"{bot_rss:.0f} MiB, torch {'not loaded' if torch_free else 'LOADED'}",
-                    "threshold": f"≤ {t['bot_rss_mb']:.0f} MiB", "pass": bot_rss <= t["bot_rss_mb"] and torch_free})
-    worker = mem.get("worker") or {}
+    worker = (results.get("memory") or {}).get("worker") or {}
     if worker and not worker.get("error"):
         out.append({"name": "worker with every model loaded", "measured": f"{worker['rss_loaded_mb']:.0f} MiB",
                     "threshold": f"≤ {t['worker_rss_mb']:.0f} MiB",
@@ -495,8 +422,6 @@ def main(argv: list[str] | None = None) -> int:
     a.rrdb_tiles = a.rrdb_tiles if a.rrdb_tiles is not None else (1 if a.quick else 2)
     a.gatys_size = a.gatys_size or (256 if a.quick else 512)
     a.gatys_steps = a.gatys_steps or (100 if a.quick else 300)
-    if a.quick and "compile" in sections and a.sections == ",".join(SECTIONS):
-        sections.remove("compile")
 
     started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="artbot-bench-"))
@@ -509,7 +434,6 @@ def main(argv: list[str] | None = None) -> int:
                               "quick": a.quick, "budget_s": a.budget, "rrdb_tiles": a.rrdb_tiles,
                               "allocator": a.allocator,
                               "cpu": cpu_description(), "loadavg_start": loadavg(),
-                              "engine_present": (REPO / "ml_models" / "engine.py").is_file(),
                               "targets": TARGETS}}
     try:
         weights_dir = a.weights_dir or tmp / "weights"
@@ -533,12 +457,10 @@ def main(argv: list[str] | None = None) -> int:
             results["gatys_convergence"], results["gatys_whole"] = run_gatys(run, a, weights_dir, sizes, skips)
         if "sr" in sections and "srvgg" in families:
             results["superres"] = run_superres(run, a, weights_dir, sizes, results.get("models", []))
-        if "bot" in sections or "worker" in sections:
-            results["memory"] = run_memory(run, a, weights_dir, families, sections)
+        if "worker" in sections:
+            results["memory"] = run_memory(run, a, weights_dir, families)
         if "firstjob" in sections:
             results["first_job"] = run_first_job(run, a, weights_dir, sizes, families, skips)
-        if "compile" in sections and "johnson" in families:
-            results["compile"] = run_compile(run, a, weights_dir, sizes)
         if not a.quick:
             results["peak"]["end"] = run("peak", {"quick": a.quick}, "matmul peak (end)")
     finally:

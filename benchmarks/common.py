@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,6 @@ SHARED = REPO.parent / "shared"
 SHARED_WEIGHTS = SHARED / "weights"
 CONTENT_DIR = SHARED / "images" / "content"
 STYLE_DIR = SHARED / "images" / "style"
-SIGNATURES = SHARED_WEIGHTS / "signatures"
 DEFAULT_JSON = REPO / "benchmarks" / "results" / "latest.json"
 
 DEFAULT_PHOTO = "lion.jpg"  # square 1654 px: a size S gives S x S, the most pixels a long side of S allows
@@ -97,3 +98,21 @@ def loadavg() -> list[float]:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return []
+
+
+# --------------------------------------------------------------------------------------------------- memory
+
+MB = 1024 * 1024
+
+
+def peak_rss_mb() -> float:
+    """High-water resident set of this process in MiB (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / MB if sys.platform == "darwin" else peak / 1024
+
+
+def rss_mb(pid: int | None = None) -> float:
+    """Current resident set of ``pid`` (this process when None) in MiB."""
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / MB

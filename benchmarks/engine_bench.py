@@ -7,16 +7,12 @@ in the process and peak RSS belongs to that job alone.
 
 from __future__ import annotations
 
-import importlib
-import os
-import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import DEFAULT_STYLE, encode_png, load_photo, load_style
-from benchmarks.memory import peak_rss_mb, rss_mb
+from benchmarks.common import DEFAULT_STYLE, encode_png, load_photo, load_style, peak_rss_mb, rss_mb
+from ml_models import engine
 from ml_models.api import JobRequest
 from ml_models.settings import EngineSettings
 
@@ -30,16 +26,6 @@ JOBS: dict[str, tuple[str, str | None]] = {
     "rrdb": ("upscale", "general"),  # RealESRGAN_x4plus is the first "general" alternative
     "srvgg": ("upscale", "anime"),  # realesr-animevideov3 where the anime RRDB file is absent
 }
-
-
-def engine_module():
-    """``ml_models.engine`` or None while it does not exist (other errors propagate)."""
-    try:
-        return importlib.import_module("ml_models.engine")
-    except ModuleNotFoundError as exc:
-        if exc.name != "ml_models.engine":
-            raise
-        return None
 
 
 def settings_for(weights_dir: Path) -> EngineSettings:
@@ -62,9 +48,6 @@ def _summary(result) -> dict:
 def timed_jobs(weights_dir: Path, family: str, photo: str, size: int, repeat: int, preload: bool,
                options: dict | None = None, budget_s: float = 1e9) -> dict:
     """First job after process start, then up to ``repeat`` warm jobs (median); peak RSS of the whole process."""
-    engine = engine_module()
-    if engine is None:
-        return {"skipped": "ml_models/engine.py does not exist yet"}
     settings = settings_for(weights_dir)
     request = request_for(family, photo, size, options)
     rss_start = rss_mb()
@@ -97,126 +80,13 @@ def timed_jobs(weights_dir: Path, family: str, photo: str, size: int, repeat: in
 
 
 def worker_with_all_models(weights_dir: Path, families: list[str]) -> dict:
-    """RSS of a worker-like process before and after loading every requested model family.
-
-    Through ``engine.preload`` (the engine's per-process cache) when the engine exists, else through the loaders
-    directly (``ml_models.device.prepare`` applied, as the engine would), which is stated in the result.
-    """
+    """RSS of a worker-like process before and after ``engine.preload`` of every requested model family."""
     import torch  # noqa: F401 - the worker imports it before anything is loaded
 
     before = rss_mb()
-    engine = engine_module()
-    settings = settings_for(weights_dir)
-    started = time.perf_counter()
     model_ids = list(dict.fromkeys(JOBS[f][0] for f in families))
-    if engine is not None:
-        engine.preload(model_ids, settings)
-        how = f"engine.preload({model_ids})"
-        keep = None
-    else:
-        keep = _load_directly(weights_dir, families)
-        how = "loaders directly (engine absent): " + ", ".join(keep)
+    started = time.perf_counter()
+    engine.preload(model_ids, settings_for(weights_dir))
     load_s = time.perf_counter() - started
-    after = rss_mb()
-    return {"how": how, "models": model_ids, "rss_after_import_mb": before, "rss_loaded_mb": after,
-            "peak_rss_mb": peak_rss_mb(), "load_s": load_s, "weights_dir_files": _listing(weights_dir)}
-
-
-def _listing(weights_dir: Path) -> dict[str, int]:
-    root = Path(weights_dir)
-    return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def _load_directly(weights_dir: Path, families: list[str]) -> dict:
-    from benchmarks.cases import CPU
-    from ml_models import device
-    from ml_models.adain import AdaIN
-    from ml_models.cyclegan import load_cyclegan
-    from ml_models.johnson import load_transformer_net
-    from ml_models.microast import MicroAST
-    from ml_models.superres import load_sr_network
-    from ml_models.vgg import VGG19
-
-    w = Path(weights_dir)
-    loaders = {
-        "microast": lambda: [MicroAST.load(*(w / f"microast/{p}_iter_160000.pth.tar" for p in
-                                             ("content_encoder", "style_encoder", "modulator", "decoder")))],
-        "adain": lambda: [AdaIN.load(w / "adain/vgg_normalised.pth", w / "adain/decoder.pth")],
-        "gatys": lambda: [VGG19.load(w / "vgg19/vgg19-features.pth")],
-        "johnson": lambda: [load_transformer_net(p) for p in sorted((w / "johnson").glob("*.pth"))],
-        "cyclegan": lambda: [load_cyclegan(p) for p in sorted((w / "cyclegan").glob("*.pth"))],
-        "rrdb": lambda: [load_sr_network(w / "esrgan/RealESRGAN_x4plus.pth")[0]],
-        "srvgg": lambda: [load_sr_network(w / "esrgan/realesr-animevideov3.pth")[0]],
-    }
-    loaded = {}
-    for family in families:
-        loaded[family] = [device.prepare(net, CPU) for net in loaders[family]()]
-    return loaded
-
-
-def compile_case(weights_dir: Path, photo: str, size: int, repeat: int) -> dict:
-    """``torch.compile`` (inductor, default mode) on the Johnson network on the engine's fast path.
-
-    Johnson is the case where compiling could pay: ten instance norms, reflection pads and ReLUs at 64 channels
-    are memory-bound pointwise work that inductor can fuse, while the convolutions stay oneDNN calls either way.
-    The first call compiles with an empty cache; then eager and compiled calls alternate (medians of each).
-    """
-    import torch
-
-    from benchmarks import cases
-    from benchmarks.common import psnr
-
-    rgb, source = load_photo(photo, size)
-    content = cases.to_tensor(rgb)
-    prepared = cases.build("johnson", weights_dir, content, content, "fast")
-    net = prepared.modules[0]
-
-    x = cases.place_input(content * 255.0, "fast")  # size is a multiple of 4: forward == stylize minus the clamp
-
-    def timed(fn) -> tuple[float, object]:
-        started = time.perf_counter()
-        out = fn()
-        return time.perf_counter() - started, out
-
-    def eager_forward():
-        with cases.context("fast", prepared.dtype):
-            return net(x)
-
-    eager_forward()  # warm-up
-    # An empty inductor cache, as on a fresh worker host: with the cache of an earlier run the first call is ~8x
-    # shorter, which would flatter the break-even count.
-    cache = tempfile.mkdtemp(prefix="inductor-cache-")
-    previous = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
-    try:
-        compiled = torch.compile(net)
-
-        def compiled_forward():
-            with cases.context("fast", prepared.dtype):
-                return compiled(x)
-
-        compile_s, _ = timed(compiled_forward)
-    except Exception as exc:  # inductor needs a C++ compiler and may refuse some graphs: report, do not crash
-        return {"model": "johnson", "size": size, "error": f"{type(exc).__name__}: {exc}"[:500],
-                "eager_s": timed(eager_forward)[0]}
-    finally:  # the compiled kernels are loaded by now; their files can go
-        if previous is None:
-            os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
-        else:
-            os.environ["TORCHINDUCTOR_CACHE_DIR"] = previous
-        shutil.rmtree(cache, ignore_errors=True)
-    # Alternate the two so that a change in the host's load hits both medians alike.
-    eager_times, compiled_times = [], []
-    for _ in range(repeat):
-        seconds, eager_out = timed(eager_forward)
-        eager_times.append(seconds)
-        seconds, compiled_out = timed(compiled_forward)
-        compiled_times.append(seconds)
-    eager_s, compiled_s = statistics.median(eager_times), statistics.median(compiled_times)
-    a = (eager_out.float().clamp(0, 255) / 255.0).numpy()
-    b = (compiled_out.float().clamp(0, 255) / 255.0).numpy()
-    return {"model": "johnson", "weights": prepared.weights, "size": size, "photo": source,
-            "precision": str(prepared.dtype).removeprefix("torch."), "eager_s": eager_s,
-            "compile_first_call_s": compile_s, "compiled_s": compiled_s, "speedup": eager_s / compiled_s,
-            "psnr_vs_eager_db": psnr(a, b, 1.0),
-            "break_even_jobs": (compile_s / (eager_s - compiled_s)) if compiled_s < eager_s else None}
+    return {"how": f"engine.preload({model_ids})", "models": model_ids, "rss_after_import_mb": before,
+            "rss_loaded_mb": rss_mb(), "peak_rss_mb": peak_rss_mb(), "load_s": load_s}

@@ -1,10 +1,9 @@
 """A weights folder with every model family: the genuine files linked in, the rest random in the official layout.
 
 Only small genuine files exist for tests (Johnson nc16, MicroAST, realesr-animevideov3, the VGG-19 conv1_1..conv3_1
-subset). AdaIN, CycleGAN, RRDB ESRGAN and the full VGG-19 are written here with random values under exactly the keys,
-shapes and containers the official downloads have (from ``../shared/weights/signatures``, or from our own modules,
-which load those files strictly, when the signatures are absent). The arithmetic and memory of a network do not
-depend on its values, so timings are the real ones; only the pictures are meaningless.
+subset). AdaIN, CycleGAN, RRDB ESRGAN and the full VGG-19 are written here with random values under the keys and
+shapes of our modules, which load the official files strictly. The arithmetic and memory of a network do not depend
+on its values, so timings are the real ones; only the pictures are meaningless.
 
 Random convolution weights are He-normal (std sqrt(2 / fan_in)) so activations keep their scale through deep stacks
 and outputs have a real dynamic range for the precision comparison. Nothing is written into the repository.
@@ -12,11 +11,10 @@ and outputs have a real dynamic range for the precision comparison. Nothing is w
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
-from benchmarks.common import SHARED_WEIGHTS, SIGNATURES
+from benchmarks.common import SHARED_WEIGHTS
 
 # Genuine files linked from ../shared/weights when present (relative path inside the weights folder).
 GENUINE = (
@@ -43,74 +41,44 @@ def _random_tensor(shape: list[int], dtype: str, key: str, gen):
     return torch.randn(shape, generator=gen) * 0.01
 
 
-def _from_layout(layout: list, gen, rename=None) -> dict:
-    state = {}
-    for key, shape, dtype in layout:
-        name = rename(key) if rename else key
-        if name is not None:
-            state[name] = _random_tensor(list(shape), dtype, key, gen)
-    return state
-
-
-def _from_module(module, gen) -> dict:
+def _random_state(module, gen) -> dict:
+    """Random values under ``module``'s state-dict keys and shapes (our modules load the official files strictly, so
+    these are the official keys)."""
     import torch
 
     return {k: _random_tensor(list(v.shape), "int64" if v.dtype == torch.int64 else "float32", k, gen)
             for k, v in module.state_dict().items()}
 
 
-def _signature(name: str) -> dict | None:
-    path = SIGNATURES / f"{name}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _adain_encoder(gen) -> tuple[dict, str]:
-    sig = _signature("adain_vgg_normalised")
-    if sig:
-        return _from_layout(sig["state_dict_layout"], gen), "signature adain_vgg_normalised (53-module file)"
+def _adain_encoder(gen) -> dict:
     from ml_models.adain import AdaINEncoder
 
-    return _from_module(AdaINEncoder(), gen), "our AdaINEncoder (up to relu4_1)"
+    return _random_state(AdaINEncoder(), gen)
 
 
-def _adain_decoder(gen) -> tuple[dict, str]:
-    sig = _signature("adain_decoder")
-    if sig:
-        return _from_layout(sig["state_dict_layout"], gen), "signature adain_decoder"
+def _adain_decoder(gen) -> dict:
     from ml_models.adain import AdaINDecoder
 
-    return _from_module(AdaINDecoder(), gen), "our AdaINDecoder"
+    return _random_state(AdaINDecoder(), gen)
 
 
-def _cyclegan(gen) -> tuple[dict, str]:
-    sig = _signature("cyclegan_resnet9")
-    if sig:
-        layout = sig["container"].get("legacy_checkpoint_layout_expected") or sig["state_dict_layout"]
-        return _from_layout(layout, gen), "signature cyclegan_resnet9 (released layout with InstanceNorm buffers)"
+def _cyclegan(gen) -> dict:
     from ml_models.cyclegan import ResnetGenerator
 
-    return _from_module(ResnetGenerator(), gen), "our ResnetGenerator"
+    return _random_state(ResnetGenerator(), gen)
 
 
-def _x4plus(gen) -> tuple[dict, str]:
-    sig = _signature("realesrgan_x4plus")
-    if sig:
-        return {"params_ema": _from_layout(sig["state_dict_layout"], gen)}, "signature realesrgan_x4plus"
+def _x4plus(gen) -> dict:
     from ml_models.rrdbnet import RRDBNet
 
-    return {"params_ema": _from_module(RRDBNet(), gen)}, "our RRDBNet (23 blocks)"
+    return {"params_ema": _random_state(RRDBNet(), gen)}  # Real-ESRGAN's container
 
 
-def _vgg19_features(gen) -> tuple[dict, str]:
+def _vgg19_features(gen) -> dict:
     """The converted features-only file the engine prefers (bare indices, no 500 MB classifier)."""
-    sig = _signature("vgg19_torchvision")
-    if sig:
-        return (_from_layout(sig["state_dict_layout"], gen,
-                             rename=lambda k: k.removeprefix("features.") if k.startswith("features.") else None),
-                "signature vgg19_torchvision, features part as vgg19-features.pth")
     from ml_models.vgg import VGG19
 
-    return {k: v for k, v in _from_module(VGG19().features, gen).items()}, "our VGG19 features"
+    return _random_state(VGG19().features, gen)
 
 
 # relative path -> (builder, benchmark family that needs it)
@@ -124,7 +92,7 @@ RANDOM_FILES = {
 
 
 def build_weights_dir(target: Path, seed: int = 0, families: list[str] | None = None) -> dict[str, str]:
-    """Fill ``target`` (a temporary folder) and return {relative path: "genuine" | "random: <layout source>"}.
+    """Fill ``target`` (a temporary folder) and return {relative path: "genuine" | "random"}.
 
     Genuine files are symlinked, never copied; random files are written only for ``families`` (all when None).
     Missing genuine files are simply absent: the cases that need them fall back to random weights themselves.
@@ -151,7 +119,6 @@ def build_weights_dir(target: Path, seed: int = 0, families: list[str] | None = 
         dst.parent.mkdir(parents=True, exist_ok=True)
         if builder not in cache:  # the four CycleGAN presets share one random generator state (same values)
             cache[builder] = builder(gen)
-        state, source = cache[builder]
-        torch.save(state, dst)
-        made[rel] = f"random: {source}"
+        torch.save(cache[builder], dst)
+        made[rel] = "random"
     return made

@@ -1,21 +1,14 @@
-"""Gatys: the cost of one optimisation step, and how fast the engine's schedule gets as good as a plain one.
+"""Gatys: the cost of one optimisation step, and how soon the engine's path gets as good as a plain fp32 one.
 
-*Per step*: ``gatys.stylize`` on a single full-size scale, the time between consecutive progress callbacks (one
-L-BFGS iteration = one VGG forward and backward plus the loss) after the first step. FLOPs per step are twice a
-counted VGG forward: the backward computes input gradients only (the VGG weights are frozen), which costs the same
-multiply-adds as the forward.
+*Per step*: ``gatys.stylize`` on one full-size scale, the time between consecutive progress callbacks (one L-BFGS
+iteration: a VGG forward and backward plus the loss) after the first. FLOPs per step are twice a counted VGG forward
+(the backward computes input gradients only, the same multiply-adds).
 
-*Convergence*: the reference is ``steps`` single-scale fp32 L-BFGS iterations on an NCHW VGG; its final total loss is
-the bar, its time the budget. The fast path runs on the VGG in the engine's layout and under its autocast, twice: the
-engine's coarse-to-fine schedule (its last scale run until the bar or the budget) and, for comparison, one full-size
-scale from the photo. Every full-size iterate of a fast run is re-scored with an exact fp32 copy of the objective (the
-bf16 loss the optimiser sees is slightly biased), outside the timed part, and a run stops at the first iterate at or
-below the bar.
-
-*Textbook bar*: the reference shares the engine's own objective code (hand-written Gram and content backwards) and
-its processes' allocator setting, so it is a tuned fp32 run. The CLI also times the same steps of a Gatys written as
-the PyTorch tutorial writes it (``TextbookObjective``) in a plain process, and the fast runs go on to that bar too,
-within that time. The 25 % verdict stays on the tuned reference.
+*Convergence*: the bar is the final loss of ``steps`` single-scale fp32 L-BFGS iterations on an NCHW VGG, its time
+the budget. The engine's coarse-to-fine schedule then runs on the fast path (its last scale until the bar or the
+budget); every full-size iterate is re-scored with an exact fp32 copy of the objective, outside the timed part.
+Everything goes through ``ml_models.gatys``' public API (``stylize``, ``Objective``, ``fit_style``,
+``make_stepper``).
 """
 
 from __future__ import annotations
@@ -27,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from benchmarks.cases import CPU, fast_dtype, fast_layout
+from benchmarks.cases import CPU, fast_dtype
 from benchmarks.flops import counting
 from ml_models import device as engine_device
 from ml_models import gatys
@@ -52,7 +45,7 @@ def load_vgg(weights_dir: Path, prefer: str) -> tuple[VGG19, str]:
 def _place(vgg: VGG19, path: str) -> tuple[VGG19, torch.dtype]:
     if path == "fast":
         dtype = fast_dtype("gatys")
-        return engine_device.prepare(vgg, CPU, fast_layout("gatys", dtype)), dtype
+        return engine_device.prepare(vgg, CPU), dtype
     vgg.eval()
     for p in vgg.parameters():
         p.requires_grad_(False)
@@ -102,119 +95,37 @@ def stepper(weights_dir: Path, content: Tensor, style: Tensor, path: str):
     vgg, _ = load_vgg(weights_dir, "full")
     vgg, dtype = _place(vgg, path)
     config = gatys.GatysConfig(scales=(1.0,), steps=(1,))
-    content_layers, style_layers, _ = gatys.choose_layers(vgg, config.content_layers, config.style_layers)
-    scaled_style = _style_at(style, tuple(content.shape[-2:]))
-    objective = gatys._Objective(vgg, CPU, dtype, content, [scaled_style], [1.0], config, content_layers,
-                                 style_layers)
-    return gatys._make_stepper(config, content.clone().requires_grad_(True), objective)
+    objective = _objective(vgg, dtype, content, style, config)
+    return gatys.make_stepper(config, content.clone().requires_grad_(True), objective)
+
+
+def _objective(vgg: VGG19, dtype: torch.dtype, content: Tensor, style: Tensor,
+               config: gatys.GatysConfig) -> gatys.Objective:
+    """The engine's objective at ``content``'s size, the style fitted as ``stylize`` fits it."""
+    layers = gatys.choose_layers(vgg, config.content_layers, config.style_layers)[:2]
+    return gatys.Objective(vgg, CPU, dtype, content, [gatys.fit_style(style, tuple(content.shape[-2:]))], [1.0],
+                           config, *layers)
 
 
 class Fp32Objective:
-    """The engine's total loss, recomputed exactly in fp32 on a private NCHW copy of the VGG (for scoring only)."""
+    """The engine's total loss in exact fp32 on a private NCHW copy of the VGG (for scoring fast iterates only)."""
 
     def __init__(self, vgg: VGG19, content: Tensor, style: Tensor, config: gatys.GatysConfig) -> None:
-        self.vgg = VGG19(depth=len(vgg.features) - 1)
-        self.vgg.load_state_dict({k: v.float().contiguous() for k, v in vgg.state_dict().items()})
-        self.vgg.eval()
-        self.config = config
-        self.content_layers, self.style_layers, _ = gatys.choose_layers(self.vgg, config.content_layers,
-                                                                         config.style_layers)
-        self.layers = list(dict.fromkeys(self.content_layers + self.style_layers))
-        with torch.no_grad():
-            feats = self.vgg(content, self.layers)
-            self.content_targets = {k: feats[k].float() for k in self.content_layers}
-            style_feats = self.vgg(_style_at(style, tuple(content.shape[-2:])), self.layers)
-            self.grams = {k: gatys.gram_matrix(style_feats[k]) for k in self.style_layers}
+        copy = VGG19(depth=len(vgg.features) - 1)
+        copy.load_state_dict({k: v.float().contiguous() for k, v in vgg.state_dict().items()})
+        self.objective = _objective(copy.eval().requires_grad_(False), torch.float32, content, style, config)
+        self.content_layers, self.style_layers = self.objective.content_layers, self.objective.style_layers
 
     @torch.no_grad()
     def __call__(self, image: Tensor) -> float:
-        image = image.detach().float().clamp(0.0, 1.0).contiguous()
-        feats = self.vgg(image, self.layers)
-        cfg = self.config
-        content = sum(F.mse_loss(feats[k], self.content_targets[k]) for k in self.content_layers)
-        style = sum(F.mse_loss(gatys.gram_matrix(feats[k]), self.grams[k])
-                    for k in self.style_layers) / len(self.style_layers)
-        tv = gatys.total_variation(image)
-        return float(cfg.content_weight * content + cfg.style_weight * style + cfg.tv_weight * tv)
+        return float(self.objective(image.detach().float().clamp(0.0, 1.0).contiguous())[0])
 
 
-class TextbookObjective:
-    """The same total loss written as a plain PyTorch Gatys is (the PyTorch tutorial's): the Gram matrix and the
-    MSE terms through autograd, on an NCHW fp32 VGG; none of the engine's own pieces (hand-written Gram and content
-    backwards) that the tuned reference shares with the fast path."""
+def convergence(weights_dir: Path, content: Tensor, style: Tensor, ref_steps: int,
+                quality: str = "standard") -> dict:
+    """Time for the engine's fast path and schedule to reach the fp32 single-scale reference's final loss.
 
-    def __init__(self, vgg: VGG19, content: Tensor, style: Tensor, config: gatys.GatysConfig) -> None:
-        self.vgg, self.config = vgg, config
-        self.content_layers, self.style_layers, _ = gatys.choose_layers(vgg, config.content_layers,
-                                                                         config.style_layers)
-        self.layers = list(dict.fromkeys(self.content_layers + self.style_layers))
-        with torch.no_grad():
-            feats = vgg(content, self.layers)
-            self.content_targets = {k: feats[k] for k in self.content_layers}
-            style_feats = vgg(_style_at(style, tuple(content.shape[-2:])), self.layers)
-            self.grams = {k: self.gram(style_feats[k]) for k in self.style_layers}
-
-    @staticmethod
-    def gram(feat: Tensor) -> Tensor:
-        n, c, h, w = feat.shape
-        flat = feat.reshape(n, c, h * w)
-        return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
-
-    def __call__(self, image: Tensor) -> Tensor:
-        feats = self.vgg(image, self.layers)
-        cfg = self.config
-        content = sum(F.mse_loss(feats[k], self.content_targets[k]) for k in self.content_layers)
-        style = sum(F.mse_loss(self.gram(feats[k]), self.grams[k]) for k in self.style_layers) / len(self.style_layers)
-        return cfg.content_weight * content + cfg.style_weight * style + cfg.tv_weight * gatys.total_variation(image)
-
-
-def textbook_reference(weights_dir: Path, content: Tensor, style: Tensor, steps: int) -> dict:
-    """``steps`` single-scale fp32 L-BFGS iterations of ``TextbookObjective`` from the photo, as the engine's
-    reference runs them (same optimiser settings, the picture clamped to [0, 1] before each evaluation); its final
-    loss re-scored exactly (``Fp32Objective``). The case runs it under glibc's default allocator: a plain process."""
-    vgg, source = load_vgg(weights_dir, "subset")
-    vgg, _ = _place(vgg, "ref")
-    config = gatys.GatysConfig(scales=(1.0,), steps=(steps,))
-    objective = TextbookObjective(vgg, content, style, config)
-    image = content.detach().clone().requires_grad_(True)
-    lbfgs = torch.optim.LBFGS([image], lr=1.0, max_iter=1, history_size=config.lbfgs_history,
-                              tolerance_grad=0.0, tolerance_change=0.0)
-
-    def closure() -> Tensor:
-        with torch.no_grad():
-            image.clamp_(0.0, 1.0)
-        lbfgs.zero_grad()
-        loss = objective(image)
-        loss.backward()
-        return loss
-
-    started = time.perf_counter()
-    for _ in range(steps):
-        lbfgs.step(closure)
-    seconds = time.perf_counter() - started
-    final = Fp32Objective(vgg, content, style, config)(image)
-    return {"steps": steps, "seconds": seconds, "final_loss": final, "precision": "fp32", "layout": "NCHW",
-            "vgg": f"{source} (genuine)" if source == SUBSET_VGG else source}
-
-
-def _style_at(style: Tensor, content_size: tuple[int, int]) -> Tensor:
-    """The style scaled so its long side equals the content's, as the engine scales it for the Gram targets."""
-    h, w = style.shape[-2:]
-    factor = max(content_size) / max(h, w)
-    size = (max(1, round(h * factor)), max(1, round(w * factor)))
-    if size == (h, w):
-        return style
-    return F.interpolate(style, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0.0, 1.0)
-
-
-def convergence(weights_dir: Path, content: Tensor, style: Tensor, ref_steps: int, quality: str = "standard",
-                textbook: dict | None = None) -> dict:
-    """Time for the fast path to reach the fp32 single-scale reference's final loss (see the module docstring).
-
-    Two fast runs, each given the reference's time: the engine's coarse-to-fine schedule (the one the 25 % target
-    names) and a single full-size scale from the photo (for comparison: the coarse scales can also start it in another
-    basin). ``textbook``, a ``textbook_reference`` result from a plain process, is a second bar: the runs then go on
-    to its loss within its time as well.
+    The fast run gets the reference's time; its last scale runs until the bar or that time, whichever comes first.
     """
     vgg_ref, source = load_vgg(weights_dir, "subset")
     vgg_ref, _ = _place(vgg_ref, "ref")
@@ -224,95 +135,65 @@ def convergence(weights_dir: Path, content: Tensor, style: Tensor, ref_steps: in
     ref_seconds = time.perf_counter() - started
     scorer = Fp32Objective(vgg_ref, content, style, ref_config)
     bar = ref.final_loss
-    scorer_check = scorer(ref.image)
 
     base = gatys.GatysConfig.from_quality(quality)
-    vgg_fast, _ = load_vgg(weights_dir, "subset")
-    vgg_fast, dtype = _place(vgg_fast, "fast")
+    vgg_fast, dtype = _place(load_vgg(weights_dir, "subset")[0], "fast")
     fidelity = gradient_fidelity(vgg_ref, vgg_fast, dtype, content, style, ref_config,
                                  {"photo (the start)": content, "reference's final image": ref.image})
-    until = 10 * ref_steps  # the last scale runs until the bar or the reference's time, whichever comes first
-    bars = {"reference": (bar, ref_seconds)}
-    if textbook:
-        bars["textbook"] = (textbook["final_loss"], textbook["seconds"])
-    race = _RaceToBar(vgg_fast, dtype, content, style, scorer, bars)
-    multi = race.run(gatys.GatysConfig(scales=base.scales, steps=(*base.steps[:-1], until)), sum(base.steps))
-    single = race.run(gatys.GatysConfig(scales=(1.0,), steps=(until,)))
-    layout = "NHWC" if fast_layout("gatys", dtype) else "NCHW"
-    precision = str(dtype).removeprefix("torch.")
+    config = gatys.GatysConfig(scales=base.scales, steps=(*base.steps[:-1], 10 * ref_steps))
+    fast = _race(vgg_fast, dtype, content, style, scorer, config, bar, ref_seconds, sum(base.steps))
     return {
         "size": list(content.shape[-2:]), "vgg": f"{source} (genuine)" if source == SUBSET_VGG else source,
         "layers": {"content": list(scorer.content_layers), "style": list(scorer.style_layers)},
         "reference": {"steps": ref_steps, "seconds": ref_seconds, "final_loss": bar, "precision": "fp32",
-                      "schedule": "single scale", "rescored_fp32": scorer_check},
+                      "schedule": "single scale", "rescored_fp32": scorer(ref.image)},
         "fast": {"schedule": {"scales": list(base.scales), "steps": [*base.steps[:-1], "until the bar"]},
-                 "precision": precision, "layout": layout, **multi},
-        "fast_single_scale": {"schedule": {"scales": [1.0], "steps": ["until the bar"]}, "precision": precision,
-                              "layout": layout, **single},
-        "ratio": _ratio(multi, ref_seconds), "ratio_single_scale": _ratio(single, ref_seconds),
+                 "precision": str(dtype).removeprefix("torch."), "layout": "NHWC", **fast},
+        "ratio": fast["reached"]["seconds"] / ref_seconds if fast["reached"] else None,
         "gradient_fidelity": fidelity,
-        **({"textbook": {**textbook, "ratio": _ratio(multi, textbook["seconds"], "textbook"),
-                         "ratio_single_scale": _ratio(single, textbook["seconds"], "textbook")}} if textbook else {}),
     }
 
 
-def _ratio(run: dict, ref_seconds: float, bar: str = "reference") -> float | None:
-    hit = run["reached"] if bar == "reference" else run.get("reached_bars", {}).get(bar)
-    return hit["seconds"] / ref_seconds if hit else None
+def _race(vgg: VGG19, dtype: torch.dtype, content: Tensor, style: Tensor, scorer: Fp32Objective,
+          config: gatys.GatysConfig, bar: float, budget_s: float, default_total: int) -> dict:
+    """``gatys.stylize`` until its full-size iterate scores at or below ``bar`` or ``budget_s`` is spent.
 
-
-class _RaceToBar:
-    """Runs a fast schedule until its full-size iterate scores at or below every bar within that bar's reference
-    time, or the longest of those times is spent.
-
-    ``bars``: name -> (loss, reference seconds); "reference" is the tuned fp32 run, the one ``reached`` reports. The
-    optimiser updates the picture in place, so the VGG's forward pre-hook sees the iterate each step produced; scoring
-    it (an fp32 forward) is excluded from the time.
+    The optimiser updates the picture in place, so the VGG's forward pre-hook sees the iterate each step produced;
+    scoring it (an fp32 forward) is excluded from the time.
     """
+    full = tuple(content.shape[-2:])
+    state: dict = {"image": None, "scored": [], "reached": None, "engine_default": None, "scoring_s": 0.0}
+    hook = vgg.register_forward_pre_hook(lambda module, args: state.__setitem__("image", args[0]))
 
-    def __init__(self, vgg: VGG19, dtype: torch.dtype, content: Tensor, style: Tensor, scorer: Fp32Objective,
-                 bars: dict[str, tuple[float, float]]) -> None:
-        self.vgg, self.dtype, self.content, self.style = vgg, dtype, content, style
-        self.scorer, self.bars = scorer, bars
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        image = state["image"]
+        if image is None or tuple(image.shape[-2:]) != full or image.shape[1] != 3:
+            return
+        loss = scorer(image)
+        elapsed = now - started - state["scoring_s"]
+        state["scoring_s"] += time.perf_counter() - now
+        state["scored"].append((done, elapsed, loss))
+        if done == default_total:
+            state["engine_default"] = {"steps": done, "seconds": elapsed, "loss": loss}
+        if loss <= bar and elapsed <= budget_s and state["reached"] is None:
+            state["reached"] = {"step": done, "seconds": elapsed, "loss": loss}
 
-    def run(self, config: gatys.GatysConfig, default_total: int | None = None) -> dict:
-        full = tuple(self.content.shape[-2:])
-        state: dict = {"image": None, "scored": [], "reached": {}, "engine_default": None, "scoring_s": 0.0}
-        hook = self.vgg.register_forward_pre_hook(lambda module, args: state.__setitem__("image", args[0]))
+    def cancelled() -> bool:
+        return state["reached"] is not None or time.perf_counter() - started - state["scoring_s"] > budget_s
 
-        def progress(done: int, total: int) -> None:
-            now = time.perf_counter()
-            image = state["image"]
-            if image is None or tuple(image.shape[-2:]) != full or image.shape[1] != 3:
-                return
-            loss = self.scorer(image)  # the iterate after this step (the optimiser updates the tensor in place)
-            elapsed = now - started - state["scoring_s"]
-            state["scoring_s"] += time.perf_counter() - now
-            state["scored"].append((done, elapsed, loss))
-            if done == default_total:
-                state["engine_default"] = {"steps": done, "seconds": elapsed, "loss": loss}
-            for name, (bar, seconds) in self.bars.items():
-                if loss <= bar and elapsed <= seconds and name not in state["reached"]:
-                    state["reached"][name] = {"step": done, "seconds": elapsed, "loss": loss}
-
-        def cancelled() -> bool:
-            elapsed = time.perf_counter() - started - state["scoring_s"]
-            open_bars = [s for name, (_, s) in self.bars.items() if name not in state["reached"]]
-            return not open_bars or elapsed > max(open_bars)
-
-        started = time.perf_counter()
-        try:
-            own_final = gatys.stylize(self.vgg, self.content, [self.style], config=config, device=CPU,
-                                      dtype=self.dtype, progress=progress, cancelled=cancelled).final_loss
-        except Cancelled:
-            own_final = None
-        finally:
-            hook.remove()
-        last = state["scored"][-1] if state["scored"] else None
-        return {"reached": state["reached"].get("reference"), "reached_bars": state["reached"],
-                "engine_default_schedule": state["engine_default"],
-                "last_scored": {"step": last[0], "seconds": last[1], "loss": last[2]} if last else None,
-                "own_final_loss": own_final, "scoring_excluded_s": state["scoring_s"]}
+    started = time.perf_counter()
+    try:
+        gatys.stylize(vgg, content, [style], config=config, device=CPU, dtype=dtype, progress=progress,
+                      cancelled=cancelled)
+    except Cancelled:
+        pass
+    finally:
+        hook.remove()
+    last = state["scored"][-1] if state["scored"] else None
+    return {"reached": state["reached"], "engine_default_schedule": state["engine_default"],
+            "last_scored": {"step": last[0], "seconds": last[1], "loss": last[2]} if last else None,
+            "scoring_excluded_s": state["scoring_s"]}
 
 
 def step_fidelity(weights_dir: Path, content: Tensor, style: Tensor) -> dict:
@@ -340,8 +221,8 @@ def gradient_fidelity(vgg_ref: VGG19, vgg_fast: VGG19, dtype: torch.dtype, conte
     content_layers, style_layers, _ = gatys.choose_layers(vgg_ref, config.content_layers, config.style_layers)
 
     def gradient(vgg: VGG19, precision: torch.dtype, image: Tensor) -> Tensor:
-        objective = gatys._Objective(vgg, CPU, precision, content, [style], [1.0], config, content_layers,
-                                     style_layers)
+        objective = gatys.Objective(vgg, CPU, precision, content, [style], [1.0], config, content_layers,
+                                    style_layers)
         x = image.detach().float().clone().requires_grad_(True)
         objective(x)[0].backward()
         return x.grad.float()

@@ -74,10 +74,8 @@ def render(results: dict) -> str:
              f"threads, fast path precision **{meta.get('fast_precision', '?')}**, allocator "
              f"{meta.get('allocator', 'system')} in every case process (fast and reference alike; "
              "`ml_models/allocator.py`). Load average at start "
-             f"{meta['loadavg_start']}, at end {meta.get('loadavg_end')}: other processes share these cores, so "
-             "timings are noisy. The CPU-share column is CPU time / (wall time x threads) over the timed runs: "
-             "about 1 when a case had both cores to itself, lower when other processes took them (or for serial "
-             "code)."]
+             f"{meta['loadavg_start']}, at end {meta.get('loadavg_end')}. How each column is measured: "
+             "docs/performance.md."]
     peaks = results.get("peak") or {}
     if peaks:
         parts.append("## Matmul peak (same run)\n\n" + table(
@@ -85,33 +83,13 @@ def render(results: dict) -> str:
             [[k, _num(v.get("fp32"), 0), _num(v.get("bf16"), 0), v.get("n", "–")] for k, v in peaks.items()
              if isinstance(v, dict) and "fp32" in v]))
     if results.get("models"):
-        parts.append("## Models: fast path vs reference\n\n"
-                     "fast = the engine's path (inference_mode; bf16 autocast where the CPU has native BF16 and "
-                     "the model is not kept in fp32; NHWC in the precisions the registry lists for the model); "
-                     "ref = fp32, NCHW, `torch.no_grad()`. Both run with the allocator setting of the meta line "
-                     "(the workers' by default), so the speed-up compares the compute paths alone; where that is "
-                     "`reuse`, the reference is timed once more in a process with glibc's default allocator, as a "
-                     "plain script would run it (the speed-up in brackets). "
-                     "Time is the network work of one job (median of n runs "
-                     "after a warm-up), each path in its own process (for its peak RSS). The interleaved column "
-                     "times both paths once more in one process, alternately (median of the per-pair ratios), so "
-                     "that a change in the host's load falls on both alike; the ≥2x verdict uses it where measured. "
-                     "FLOPs count Conv2d/ConvTranspose2d/Linear only (2 x MACs from forward hooks "
-                     "on the real shapes); **pointwise ops are excluded**. % peak = achieved GFLOP/s over the matmul "
-                     "peak measured in the same subprocess right after the case (in the fast path's precision for "
-                     "fast, bf16 only where the CPU has native BF16; fp32 for ref). PSNR compares the fast output "
-                     "with the reference output (random-weight models: "
-                     "unclamped, peak = reference range). Gatys rows are one optimisation step; their PSNR compares "
-                     "what a step computes, the loss gradient at the photo (genuine VGG conv1_1..conv3_1), because "
-                     "whole optimisations diverge even between two fp32 layouts (its quality bar is the convergence "
-                     "test below). The ≥50 % and ≥2x targets apply to the "
-                     "conv-heavy models only (AdaIN, CycleGAN, RRDB, Gatys' VGG); the other rows are for "
-                     "information.\n\n" + models_table(results["models"]))
-    for key, title in (("gatys_convergence", "Gatys: multi-scale fast path vs single-scale fp32 reference"),
+        parts.append("## Models: fast path vs reference\n\nfast = the engine's path, ref = fp32 NCHW "
+                     "`torch.no_grad()`; FLOPs count convolutions and linear layers only; the ≥50 % and ≥2x targets "
+                     "apply to AdaIN, CycleGAN, RRDB and Gatys' VGG.\n\n" + models_table(results["models"]))
+    for key, title in (("gatys_convergence", "Gatys: the engine's fast path and schedule vs single-scale fp32"),
                        ("gatys_whole", "Gatys whole runs through the engine"),
                        ("superres", "Super-resolution through the engine (realesr-animevideov3, tile 256)"),
-                       ("memory", "Memory"), ("first_job", "First job after start vs warm (models preloaded)"),
-                       ("compile", "torch.compile")):
+                       ("memory", "Memory"), ("first_job", "First job after start vs warm (models preloaded)")):
         section = results.get(key)
         if section:
             parts.append(f"## {title}\n\n" + section["markdown"])

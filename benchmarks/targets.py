@@ -6,7 +6,6 @@ TARGETS = {
     "fast_psnr_db": 38.0,  # ... with outputs this close
     "gatys_time_ratio": 0.25,  # fast path reaches the reference's final loss within this share of its time
     "sr_2048_peak_rss_mb": 2048.0,  # x4 upscale of a 2048 x 2048 photo, whole job (2 GiB)
-    "bot_rss_mb": 150.0,  # the bot process after start
     "worker_rss_mb": 1024.0,  # a worker with every model family loaded (1 GiB)
     "first_over_warm": 2.0,  # first job after start / warm job, models preloaded
     "sr_linear_tolerance": 1.3,  # seconds per megapixel at the largest size within this factor of the smallest

@@ -36,17 +36,14 @@ def _k(*parts: str) -> str:
 
 
 def connect(settings: JobSettings) -> Any:
-    """A Redis client for REDIS_URL with the TLS choice of REDIS_SSL_CERT_REQS (imported only when used)."""
-    import ssl
-
+    """A Redis client for REDIS_URL with the job queue's TLS policy (``wire.ssl_options``: verified by default,
+    REDIS_CA_CERT, REDIS_SSL_CERT_REQS); redis is imported only when used."""
     import redis
 
-    url = settings.redis_url or ""
-    options: dict[str, Any] = {}
-    if url.startswith("rediss://") and "ssl_cert_reqs" not in url:
-        options["ssl_cert_reqs"] = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(
-            settings.redis_ssl_cert_reqs, ssl.CERT_REQUIRED)
-    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10, **options)
+    from .wire import ssl_options
+
+    options = ssl_options(settings.redis_url, settings.redis_ssl_cert_reqs, settings.redis_ca_cert) or {}
+    return redis.Redis.from_url(settings.redis_url or "", socket_timeout=10, socket_connect_timeout=10, **options)
 
 
 class RedisJournal:

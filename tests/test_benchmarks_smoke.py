@@ -92,35 +92,15 @@ def test_models_upscale_and_first_job_fields(tmp_path: Path) -> None:
     assert results["summary"]["pass"] + results["summary"]["fail"] == len(targets)
 
 
-def test_bot_and_worker_memory_fields(tmp_path: Path) -> None:
+def test_worker_memory_fields(tmp_path: Path) -> None:
     results = _run_benchmark(tmp_path, "--sizes", "64", "--repeat", "1", "--models", "johnson", "--quick",
-                             "--sections", "bot,worker")
-    memory = results["memory"]
-    built, live, worker = memory["bot_build_only"], memory["bot_live"], memory["worker"]
-    assert "error" not in built and "error" not in live and "error" not in worker, (built, live, worker)
-    _positive(built["rss_mb"], "bot build-only RSS")
-    _positive(live["rss_mb"], "live bot RSS")
-    assert built["torch_imported"] is False and live["torch_mapped"] is False
+                             "--sections", "worker")
+    worker = results["memory"]["worker"]
+    assert "error" not in worker, worker
     assert worker["models"] == ["johnson"]
     _positive(worker["rss_loaded_mb"], "worker RSS")
     assert worker["rss_loaded_mb"] >= worker["rss_after_import_mb"] * 0.9
-    names = [t["name"] for t in results["targets"]]
-    assert any(n.startswith("bot process RSS") for n in names) and "worker with every model loaded" in names
-
-
-def test_compile_section_compiles_from_an_empty_cache_and_removes_it(tmp_path: Path) -> None:
-    """The first call is timed with an empty inductor cache of its own, which is removed afterwards."""
-    import tempfile
-
-    before = set(Path(tempfile.gettempdir()).glob("inductor-cache-*"))
-    results = _run_benchmark(tmp_path, "--sizes", "64", "--repeat", "1", "--models", "johnson",
-                             "--sections", "compile", timeout=400)
-    r = results["compile"]["data"]
-    assert "error" not in r, r
-    for key in ("eager_s", "compile_first_call_s", "compiled_s", "speedup"):
-        _positive(r[key], key)
-    assert r["psnr_vs_eager_db"] > 35
-    assert set(Path(tempfile.gettempdir()).glob("inductor-cache-*")) == before
+    assert "worker with every model loaded" in [t["name"] for t in results["targets"]]
 
 
 def _assert_interleaved(row: dict) -> None:
@@ -208,9 +188,8 @@ def test_gatys_gradient_fidelity_compares_one_steps_work() -> None:
     assert 0.0 < half["rel_l2"] < 0.5 and half["cosine"] > 0.85 and 10.0 < half["psnr_db"] < 80.0
 
 
-def test_gatys_convergence_races_coarse_to_fine_and_single_scale_to_the_bar(tmp_path: Path) -> None:
-    """Both fast runs get the reference's time; the ratio is there exactly when the bar was reached, and the report
-    shows the single-scale run as a comparison row while the target verdict stays the coarse-to-fine one's."""
+def test_gatys_convergence_races_the_engines_schedule_to_the_bar(tmp_path: Path) -> None:
+    """The fast run gets the reference's time; the ratio is there exactly when the bar was reached."""
     torch = pytest.importorskip("torch")
     from benchmarks import cli
     from benchmarks.gatys_bench import convergence
@@ -219,63 +198,14 @@ def test_gatys_convergence_races_coarse_to_fine_and_single_scale_to_the_bar(tmp_
     content, style = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
     result = convergence(tmp_path, content, style, ref_steps=3)  # no weight files: a random VGG-19
     bar, budget = result["reference"]["final_loss"], result["reference"]["seconds"]
-    for run, ratio in ((result["fast"], result["ratio"]), (result["fast_single_scale"], result["ratio_single_scale"])):
-        assert run["last_scored"] is not None
-        if run["reached"]:
-            assert run["reached"]["loss"] <= bar and ratio == pytest.approx(run["reached"]["seconds"] / budget)
-        else:
-            assert ratio is None and run["last_scored"]["seconds"] > budget
-    assert result["fast_single_scale"]["schedule"]["scales"] == [1.0]
-    markdown = cli._gatys_markdown(result)
-    assert "| for comparison: fast (" in markdown and "(coarse-to-fine fast path)" in markdown
-
-
-def test_textbook_reference_is_the_engines_objective_written_plainly(tmp_path: Path) -> None:
-    """The textbook bar is the same loss function: its value at an image matches the engine's fp32 objective, and
-    the same few L-BFGS steps from the photo end where the engine's fp32 reference ends."""
-    torch = pytest.importorskip("torch")
-    from benchmarks.gatys_bench import TextbookObjective, _place, load_vgg, textbook_reference
-    from ml_models import gatys
-
-    torch.manual_seed(0)
-    content, style = torch.rand(1, 3, 48, 48), torch.rand(1, 3, 40, 56)
-    config = gatys.GatysConfig(scales=(1.0,), steps=(4,))
-    vgg, _ = _place(load_vgg(tmp_path, "subset")[0], "ref")  # no weight files: a random VGG-19
-    textbook = TextbookObjective(vgg, content, style, config)
-    layers = gatys.choose_layers(vgg, config.content_layers, config.style_layers)[:2]
-    scaled_style = gatys._resize(style, gatys._style_size(style, (48, 48)))
-    engine = gatys._Objective(vgg, torch.device("cpu"), torch.float32, content, [scaled_style], [1.0], config,
-                              *layers)
-    image = torch.rand(1, 3, 48, 48)
-    assert float(textbook(image)) == pytest.approx(float(engine(image)[0]), rel=1e-4)
-
-    torch.manual_seed(0)  # load_vgg seeds the random VGG itself; both runs see the same weights
-    plain = textbook_reference(tmp_path, content, style, steps=4)
-    tuned = gatys.stylize(vgg, content, [style], config=config, dtype=torch.float32)
-    assert plain["steps"] == 4 and plain["seconds"] > 0
-    assert plain["final_loss"] == pytest.approx(tuned.final_loss, rel=1e-3)
-
-
-def test_gatys_race_reports_each_bar_within_its_own_reference_time(tmp_path: Path) -> None:
-    """With a textbook bar the runs go on to it within its own time; a bar above the start is reached at once, one
-    below anything reachable never, and the ratios follow."""
-    torch = pytest.importorskip("torch")
-    from benchmarks import cli
-    from benchmarks.gatys_bench import convergence
-
-    torch.manual_seed(0)
-    content, style = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
-    easy = {"steps": 3, "seconds": 60.0, "final_loss": 1e30, "precision": "fp32", "layout": "NCHW"}
-    result = convergence(tmp_path, content, style, ref_steps=3, textbook=easy)
-    for run, key in ((result["fast"], "ratio"), (result["fast_single_scale"], "ratio_single_scale")):
-        hit = run["reached_bars"]["textbook"]
-        assert hit["loss"] <= 1e30 and result["textbook"][key] == pytest.approx(hit["seconds"] / 60.0)
-    assert result["fast_single_scale"]["reached_bars"]["textbook"]["step"] == 1
-    impossible = dict(easy, final_loss=-1.0, seconds=1.0)
-    result = convergence(tmp_path, content, style, ref_steps=3, textbook=impossible)
-    assert "textbook" not in result["fast"]["reached_bars"] and result["textbook"]["ratio"] is None
-    markdown = cli._gatys_markdown(result)
-    assert "| textbook reference: fp32" in markdown and "to the textbook bar | not reached" in markdown
+    assert result["reference"]["rescored_fp32"] == pytest.approx(bar, rel=1e-4)  # the scorer is the same loss
+    run = result["fast"]
+    assert run["last_scored"] is not None
+    if run["reached"]:
+        assert run["reached"]["loss"] <= bar and result["ratio"] == pytest.approx(run["reached"]["seconds"] / budget)
+    else:
+        assert result["ratio"] is None and run["last_scored"]["seconds"] > budget
+    assert "(coarse-to-fine fast path)" in cli._gatys_markdown(result)
 
 
 def test_gatys_step_row_scores_the_gradient_a_step_computes(tmp_path: Path) -> None:
@@ -289,24 +219,11 @@ def test_gatys_step_row_scores_the_gradient_a_step_computes(tmp_path: Path) -> N
         _positive(row["psnr_db"], "gatys.psnr_db")
     else:  # an fp32 fast path may compute the very same gradient: infinite PSNR, null in strict JSON
         assert row["psnr_db"] is None or row["psnr_db"] > 0
-    assert row["pass_fast"] in (True, False)  # Gatys' VGG is conv-heavy: the 2x / 38 dB target applies
+    # Gatys' VGG is conv-heavy: the 2x / 38 dB target applies, and the verdict is the row's own numbers against it
+    meets = row["speedup_verdict"] >= 2.0 and row["psnr_db"] is not None and row["psnr_db"] >= 38.0
+    assert row["pass_fast"] is meets, (row["speedup_verdict"], row["psnr_db"])
     _assert_interleaved(row)
     assert row["psnr_basis"].startswith("the loss gradient of one step at the photo")
     step = row["ref"]["step_fidelity"]
     assert step["psnr_db"] == row["psnr_db"] and 0.0 <= step["rel_l2"] < 1.0 and step["cosine"] > 0.5
     assert any(note.startswith("images after the same") for note in row["ref"]["notes"])
-
-
-def test_gatys_schedule_race_prints_a_row_per_schedule(tmp_path: Path) -> None:
-    out = tmp_path / "schedules.json"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.gatys_schedules", "--size", "96", "--ref-steps", "3",
-                           "--schedules", "fp32 coarse-to-fine 60/60,fast 60/60 + 40 full-size + fp32 finish",
-                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in ("fp32 coarse-to-fine 60/60", "fast 60/60 + 40 full-size + fp32 finish"):
-        assert f"| {name} |" in proc.stdout
-    data = json.loads(out.read_text())
-    _positive(data["bar"], "bar")
-    for result in data["results"].values():
-        _positive(result["seconds"], "seconds")
-        assert result["steps"] >= 1 and (result["loss"] <= data["bar"]) == result["reached"]
