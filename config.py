@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from environment import Env, EnvError, redact_url
 from jobs.settings import JobSettings
 from ml_models.settings import EngineSettings
+from services.resources import ResourceLimits
 
 LANGUAGES = ("en", "ru")
 _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")
@@ -57,6 +58,7 @@ class Settings:
     webhook_check_interval: float = 300.0  # seconds between getWebhookInfo checks that log delivery errors
     video_max_seconds: float = 15.0  # longest clip (GIF, video, video note) the bot takes
     jobs: JobSettings = field(default_factory=JobSettings)  # the job layer's and the engine's settings
+    resources: ResourceLimits = field(default_factory=ResourceLimits)  # downloads, throttling, disk
 
     def __repr__(self) -> str:
         """Like the dataclass repr, without the token, the webhook secret or the password in REDIS_URL."""
@@ -154,6 +156,7 @@ def _read(env: Env) -> Settings:
         webhook_check_interval=env.number("WEBHOOK_CHECK_INTERVAL", 300.0, 0.05, 86400.0),
         video_max_seconds=env.number("VIDEO_MAX_SECONDS", 15.0, 1.0, 600.0),
         jobs=jobs,
+        resources=ResourceLimits.from_env(env),
     )
 
 

@@ -40,7 +40,7 @@ from ml_models.settings import EngineSettings
 from . import preflight, wire
 from .job import InternalError, JobTimeout, WorkerDied
 from .runner import Runner, limit_threads, load_runner, preload_models
-from .settings import JobSettings, plan_workers
+from .settings import VISIBILITY_MARGIN_S, JobSettings, plan_workers
 from .wire import ssl_options
 from .worker import limit_memory, out_of_memory, too_large
 
@@ -164,9 +164,11 @@ def execute(task: Task, job_id: str, data: dict[str, Any]) -> dict[str, Any]:
         request = wire.get_request(r, job_id, data)
     except (ValueError, KeyError, TypeError) as exc:
         return wire.failed(InternalError(message=f"cannot read the job: {exc}"))
+    limit = preflight.time_limit(request, settings.timeout_scale, settings.visibility_timeout - VISIBILITY_MARGIN_S)
+    hold = max(1, min(int(limit + TIMEOUT_GRACE_S) + 5, settings.visibility_timeout - 1))  # a dead worker's expires
+    if not r.set(key("running", job_id), os.getpid(), nx=True, ex=hold):
+        raise Ignore()  # a redelivery while another worker still runs it: never one job twice at once
     task.update_state(state="STARTED", meta={"attempt": attempts, "pid": os.getpid()})
-
-    limit = preflight.time_limit(request, settings.timeout_scale)
     finished, timed_out = threading.Event(), threading.Event()
     outcome_holder: list[dict[str, Any]] = []
 
@@ -223,6 +225,7 @@ def execute(task: Task, job_id: str, data: dict[str, Any]) -> dict[str, Any]:
         outcome_holder.append(wire.done(r, job_id, result))
     finally:
         finished.set()
+        r.delete(key("running", job_id))
         allocator.release_freed_memory()  # the job's freed memory back to the OS (see ml_models.allocator)
     return outcome_holder[0]
 

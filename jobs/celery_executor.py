@@ -21,13 +21,13 @@ from typing import Any
 
 from ml_models import errors
 
-from . import wire
+from . import preflight, wire
 from .celery_app import KEY_PREFIX, MARK_TTL_S, TASK_NAME, key, make_app
 from .handle import JobHandle
 from .job import Cancelled, Done, InternalError, Job, JobTimeout, WorkerUnavailable
 from .queue import Entry
 from .scheduler import Scheduler
-from .settings import JobSettings
+from .settings import VISIBILITY_MARGIN_S, JobSettings
 from .wire import ssl_options
 
 log = logging.getLogger("jobs.celery")
@@ -99,6 +99,11 @@ class _Poller(threading.Thread):
 
 class CeleryExecutor(Scheduler):
     executor_name = "celery"
+
+    def _timeout_s(self, entry: Entry) -> float:
+        """A clip's limit stops short of the visibility timeout, as the task's own watchdog does."""
+        return preflight.time_limit(entry.job.request, self.settings.timeout_scale,
+                                    self.settings.visibility_timeout - VISIBILITY_MARGIN_S)
 
     def __init__(self, settings: JobSettings) -> None:
         if not settings.redis_url:

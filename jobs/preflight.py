@@ -107,9 +107,10 @@ def clip_pixels(request: JobRequest) -> int:
     return clip.frames * frame
 
 
-def time_limit(request: JobRequest, scale: float = 1.0) -> float:
+def time_limit(request: JobRequest, scale: float = 1.0, clip_cap: float | None = None) -> float:
     """Seconds a job may run: the model's limit for a picture, and for a clip that limit grown by its frames, each
-    frame weighing the share of a full-size picture its pixels are."""
+    frame weighing the share of a full-size picture its pixels are, at most ``clip_cap`` (Celery: a task must end
+    within the broker's visibility timeout or it would be delivered twice)."""
     spec = registry.MODELS.get(request.model)
     base = (spec.timeout_s if spec else 600.0) * scale
     if request.clip is None:
@@ -119,4 +120,5 @@ def time_limit(request: JobRequest, scale: float = 1.0) -> float:
     except VideoError:
         pixels = request.clip.frames * 512 * 512
     reference = (spec.default_max_side ** 2) if spec else 512 * 512
-    return base * (1.0 + pixels / reference)
+    limit = base * (1.0 + pixels / reference)
+    return min(limit, max(base, clip_cap)) if clip_cap is not None else limit

@@ -54,6 +54,9 @@ def test_a_clip_counts_by_its_frames_and_its_time_limit_grows_with_them() -> Non
     assert preflight.time_limit(photo) == registry.get("johnson").timeout_s
     assert preflight.time_limit(photo) < preflight.time_limit(short) < preflight.time_limit(long)
     assert preflight.time_limit(long, scale=2.0) == pytest.approx(2 * preflight.time_limit(long))
+    base = registry.get("johnson").timeout_s
+    assert preflight.time_limit(long, clip_cap=base + 60) == base + 60  # Celery: inside the visibility timeout
+    assert preflight.time_limit(photo, clip_cap=10) == base  # a picture keeps its model's limit
 
 
 @pytest.mark.parametrize(("request_", "code"), [
