@@ -24,6 +24,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from . import formatting
+from .files import CLIP_KINDS
 from .methods import scope_key
 from .state import LoggedMessage
 
@@ -115,9 +116,15 @@ def serialize(message: LoggedMessage) -> dict[str, Any]:
                            "size": doc.get("file_size", 0), "mime": doc.get("mime_type", "")}
     if "sticker" in media:
         out["sticker"] = {"url": _file_url(media["sticker"]["file_id"]), "emoji": media["sticker"].get("emoji", "")}
-    if "video" in media:
-        out["video"] = {"name": media["video"].get("file_name", "video.mp4"),
-                        "size": media["video"].get("file_size", 0)}
+    for kind in CLIP_KINDS:  # played by a <video> element; an animation's "document" twin is not drawn again
+        if kind in media:
+            item = media[kind]
+            side = item.get("length")
+            out["clip"] = {"url": _file_url(item["file_id"]), "kind": kind, "width": item.get("width") or side or 0,
+                           "height": item.get("height") or side or 0, "size": item.get("file_size", 0),
+                           "name": item.get("file_name", f"{kind}.mp4")}
+            out.pop("document", None)
+            break
     return out
 
 

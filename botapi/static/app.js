@@ -166,7 +166,7 @@
     });
     const bubble = inAlbum ? root : el("div", "bubble");
     if (!inAlbum) root.appendChild(bubble);
-    const hasMedia = message.photo || message.sticker;
+    const hasMedia = message.photo || message.sticker || message.clip;
     if (hasMedia && !inAlbum) bubble.classList.add("media");
 
     if (message.reply_to) {
@@ -203,14 +203,26 @@
       link.append(icon, info);
       bubble.appendChild(link);
     }
-    if (message.video) {
-      const chip = el("div", "video-chip", { "data-testid": "message-video" });
-      const icon = el("span", "file-icon");
-      icon.textContent = "\u25B6";
-      const size = el("span", "file-size");
-      size.textContent = `${message.video.name} · ${humanSize(message.video.size)}`;
-      chip.append(icon, size);
-      bubble.appendChild(chip);
+    if (message.clip) {
+      // animations loop silently like GIFs; videos keep their sound behind the controls; video notes are round
+      const clip = message.clip;
+      const video = el("video", `clip ${clip.kind.replace("_", "-")}`, {
+        "data-testid": "message-clip", "data-kind": clip.kind, src: clip.url, preload: "metadata",
+        playsinline: "", title: `${clip.name} · ${humanSize(clip.size)}`,
+      });
+      if (clip.width && clip.height) {
+        video.setAttribute("width", String(clip.width));
+        video.setAttribute("height", String(clip.height));
+      }
+      if (clip.kind === "animation") {
+        video.muted = true; video.loop = true; video.autoplay = true;
+        video.setAttribute("muted", ""); video.setAttribute("loop", ""); video.setAttribute("autoplay", "");
+      } else {
+        video.controls = true;
+        video.setAttribute("controls", "");
+        if (clip.kind === "video_note") { video.loop = true; video.setAttribute("loop", ""); }
+      }
+      bubble.appendChild(video);
     }
     if (message.html) {
       const text = el("div", "text", { "data-testid": "message-text" });
