@@ -11,10 +11,12 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 import dialogue
+from config import Settings
 from handlers.flow import chat_id_of, show_menu
 from keyboards import menu as menu_kb
 from keyboards.callbacks import MenuAction, MenuCb
 from ml_models.registry import Availability
+from texts import seconds_text
 
 
 def greeting(name: str) -> str:
@@ -24,7 +26,7 @@ def greeting(name: str) -> str:
              "🔍 <b>Upscale x4</b>: make a picture four times larger with restored detail.").format(name=name)
 
 
-def help_text() -> str:
+def help_text(video_max_seconds: float = 15.0) -> str:
     return _("<b>How it works</b>\n"
              "1. Choose a mode in the menu.\n"
              "2. Send a photo: as a photo, or as a file to keep full quality (up to 20 MB).\n"
@@ -34,7 +36,13 @@ def help_text() -> str:
              "Under each result there are buttons to change the strength, try another style, upscale it or get it "
              "as a file.\n\n"
              "/start: the menu\n/cancel: stop whatever is going on\n/settings: default size, results as files\n"
-             "/language: Русский or English\n/help: this text")
+             "/language: Русский or English\n/help: this text") + "\n\n" + clips_help(video_max_seconds)
+
+
+def clips_help(video_max_seconds: float) -> str:
+    return _("🎞 <b>GIFs and videos</b>: send a GIF, a video (up to {seconds} s, 20 MB) or a video note instead of a "
+             "photo, with a ready style or with MicroAST or AdaIN: it comes back the same kind, stylised frame by "
+             "frame.").format(seconds=seconds_text(video_max_seconds))
 
 
 async def start(message: Message, state: FSMContext, availability: Availability) -> None:
@@ -43,8 +51,8 @@ async def start(message: Message, state: FSMContext, availability: Availability)
     await message.answer(greeting(name), reply_markup=menu_kb.main_menu(availability))
 
 
-async def help_command(message: Message, availability: Availability) -> None:
-    await message.answer(help_text(), reply_markup=menu_kb.main_menu(availability))
+async def help_command(message: Message, availability: Availability, settings: Settings) -> None:
+    await message.answer(help_text(settings.video_max_seconds), reply_markup=menu_kb.main_menu(availability))
 
 
 async def home_button(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability) -> None:
@@ -52,8 +60,9 @@ async def home_button(query: CallbackQuery, state: FSMContext, bot: Bot, availab
     await show_menu(bot, chat_id_of(query), availability)
 
 
-async def help_button(query: CallbackQuery, bot: Bot, availability: Availability) -> None:
-    await bot.send_message(chat_id_of(query), help_text(), reply_markup=menu_kb.main_menu(availability))
+async def help_button(query: CallbackQuery, bot: Bot, availability: Availability, settings: Settings) -> None:
+    await bot.send_message(chat_id_of(query), help_text(settings.video_max_seconds),
+                           reply_markup=menu_kb.main_menu(availability))
 
 
 def router() -> Router:

@@ -195,6 +195,8 @@ async def test_a_clip_sent_first_and_the_models_that_cannot_take_it(bot: Any, se
     await cat.reply_with_button("Anime")
     await cat.say("/cancel")
     await cat.reply_with_button("My own style")
+    await cat.say("/help")
+    assert "a video (up to 5 s, 20 MB)" in (await cat.reply(has("GIFs and videos"))).plain_text
 
 
 async def test_bad_clips_get_clear_answers_and_the_chat_goes_on(bot: Any, server: Any, tmp: Path) -> None:
