@@ -27,7 +27,9 @@ import locales
 from config import Settings
 from group_chats import GroupChatGate
 from jobs import Executor, make_executor
+from middlewares.throttling import Throttling
 from ml_models import registry
+from services.cleanup import Cleaner
 from services.file_store import FileStore
 from services.gallery import Gallery
 from services.job_tracker import JobTracker
@@ -63,6 +65,7 @@ class BotApp:
     tracker: JobTracker
     i18n: I18n
     availability: registry.Availability
+    cleaner: Cleaner | None = None
     stopped: bool = False
 
 
@@ -106,7 +109,7 @@ def build(settings: Settings, executor: Executor | None = None, bot: Bot | None 
     storage, isolation = build_storage(settings)
     i18n = build_i18n(settings)
     availability = registry.available(settings.engine.weights_dir)
-    files = FileStore(settings.engine.styles_dir)
+    files = FileStore(settings.engine.styles_dir, downloads=settings.resources.download_concurrency)
     gallery = Gallery(settings.engine.styles_dir, settings.data_dir / "thumbs")
     tracker = JobTracker(bot=bot, executor=executor, storage=storage, isolation=isolation, i18n=i18n, files=files,
                          results_dir=settings.data_dir / "results", status_interval=settings.status_edit_interval,
@@ -115,10 +118,15 @@ def build(settings: Settings, executor: Executor | None = None, bot: Bot | None 
                             tracker=tracker, availability=availability, gallery=gallery, files=files)
     GroupChatGate().setup(dispatcher)  # in groups: only /cmd@bot and replies to the bot
     UserLocale(i18n).setup(dispatcher)
+    throttle = Throttling(settings.resources.throttle_rate, settings.resources.throttle_burst)  # after the locale
+    dispatcher.message.outer_middleware(throttle)
+    dispatcher.callback_query.outer_middleware(throttle)
     dispatcher.callback_query.middleware(CallbackAnswerMiddleware(pre=True))
     dispatcher.include_routers(*handlers.routers())
+    cleaner = Cleaner([settings.data_dir / "results", settings.data_dir / "thumbs"], settings.jobs.result_ttl_s,
+                      settings.resources.disk_min_free_mb, settings.resources.cleanup_interval_s)
     return BotApp(settings=settings, bot=bot, dispatcher=dispatcher, executor=executor, tracker=tracker, i18n=i18n,
-                  availability=availability)
+                  availability=availability, cleaner=cleaner)
 
 
 COMMANDS = ("start", "help", "cancel", "language", "settings")

@@ -47,6 +47,9 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
         except TelegramAPIError as exc:  # the command menu is a nicety; the bot works without it
             log.warning("set_my_commands failed: %s", exc)
         await app.tracker.resume_unfinished()
+        app.tracker.start_redelivery()  # results done before a crash or a failed send
+        if app.cleaner is not None:
+            app.cleaner.start()  # kept results and thumbnails older than RESULT_TTL, low disk
         if settings.webhook_mode:
             await _serve_webhook(app, stop)
         else:
@@ -122,6 +125,8 @@ async def _drain(app: bot_init.BotApp) -> None:
     await app.executor.stop(app.settings.drain_seconds)
     log.info("executor stopped after %.1fs", time.monotonic() - started)
     await app.tracker.close()
+    if app.cleaner is not None:
+        await app.cleaner.stop()
 
 
 async def _shutdown(app: bot_init.BotApp) -> None:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from environment import Env, EnvError, redact_url
 from jobs.settings import JobSettings
 from ml_models.settings import EngineSettings
+from services.resources import ResourceLimits
 
 LANGUAGES = ("en", "ru")
 _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")
@@ -56,6 +57,7 @@ class Settings:
     telegram_retry_s: float = 60.0  # a call answered 429 / 5xx / network error is retried for this long in all
     webhook_check_interval: float = 300.0  # seconds between getWebhookInfo checks that log delivery errors
     jobs: JobSettings = field(default_factory=JobSettings)  # the job layer's and the engine's settings
+    resources: ResourceLimits = field(default_factory=ResourceLimits)  # downloads, throttling, disk
 
     def __repr__(self) -> str:
         """Like the dataclass repr, without the token, the webhook secret or the password in REDIS_URL."""
@@ -152,6 +154,7 @@ def _read(env: Env) -> Settings:
         telegram_retry_s=env.number("TELEGRAM_RETRY_S", 60.0, 0.0, 3600.0),
         webhook_check_interval=env.number("WEBHOOK_CHECK_INTERVAL", 300.0, 0.05, 86400.0),
         jobs=jobs,
+        resources=ResourceLimits.from_env(env),
     )
 
 

@@ -164,10 +164,12 @@ def execute(task: Task, job_id: str, data: dict[str, Any]) -> dict[str, Any]:
         request = wire.get_request(r, job_id, data)
     except (ValueError, KeyError, TypeError) as exc:
         return wire.failed(InternalError(message=f"cannot read the job: {exc}"))
-    task.update_state(state="STARTED", meta={"attempt": attempts, "pid": os.getpid()})
-
     spec = registry.MODELS.get(request.model)
     limit = (spec.timeout_s if spec else 600.0) * settings.timeout_scale
+    hold = max(1, min(int(limit + TIMEOUT_GRACE_S) + 5, settings.visibility_timeout - 1))  # a dead worker's expires
+    if not r.set(key("running", job_id), os.getpid(), nx=True, ex=hold):
+        raise Ignore()  # a redelivery while another worker still runs it: never one job twice at once
+    task.update_state(state="STARTED", meta={"attempt": attempts, "pid": os.getpid()})
     finished, timed_out = threading.Event(), threading.Event()
     outcome_holder: list[dict[str, Any]] = []
 
@@ -224,6 +226,7 @@ def execute(task: Task, job_id: str, data: dict[str, Any]) -> dict[str, Any]:
         outcome_holder.append(wire.done(r, job_id, result))
     finally:
         finished.set()
+        r.delete(key("running", job_id))
         allocator.release_freed_memory()  # the job's freed memory back to the OS (see ml_models.allocator)
     return outcome_holder[0]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -48,11 +49,22 @@ class JobSettings:
     max_attempts: int = 3  # Celery: deliveries of one task before it fails as worker_died (a poison input)
     poll_interval: float = 0.3  # Celery: seconds between result backend polls on the bot side
     worker_memory_mb: int = -1  # address space (RLIMIT_DATA) per worker; -1: machine memory / workers, 0: no limit
+    journal_durable: bool = True  # the SQLite journal outlives a restart of this machine (not on a Heroku dyno)
+    result_ttl_s: float = 7 * 24 * 3600.0  # undelivered results, kept results and thumbnails older than this go
+    replica_id: str = field(default_factory=socket.gethostname)  # owner of the jobs this bot process journals
+    input_memory_bytes: int = 64 * 2**20  # queued jobs' pictures in memory; beyond it they wait on disk
 
     @classmethod
     def from_env(cls, env: Env | Mapping[str, str] | None = None) -> JobSettings:
         """Read and check the documented variables (jobs/README.md); raise ``EnvError`` naming a bad one."""
         env = Env.of(env)
+        settings = cls._read(env)
+        if settings.executor == "celery":
+            check_visibility_timeout(settings)
+        return settings
+
+    @classmethod
+    def _read(cls, env: Env) -> JobSettings:
         return cls(
             executor=env.choice("EXECUTOR", "local", EXECUTORS),
             workers=env.integer("WORKERS", 0, 0, 64),
@@ -74,7 +86,34 @@ class JobSettings:
             max_attempts=env.integer("CELERY_MAX_ATTEMPTS", 3, 1, 100),
             poll_interval=env.number("CELERY_POLL_INTERVAL", 0.3, 0.01, 60.0),
             worker_memory_mb=env.integer("WORKER_MEMORY_MB", -1, -1, 1 << 30),
+            journal_durable=_journal_durable(env),
+            result_ttl_s=env.number("RESULT_TTL", 7 * 24 * 3600.0, 60.0, 365 * 24 * 3600.0),
+            replica_id=env.raw("REPLICA_ID") or env.raw("DYNO") or socket.gethostname(),
+            input_memory_bytes=env.integer("INPUT_MEMORY_MB", 64, 0, 1_000_000) * 2**20,
         )
+
+
+VISIBILITY_MARGIN_S = 60.0  # a job's time limit is enforced up to 15 s late, then its result must be stored
+
+
+def check_visibility_timeout(settings: JobSettings) -> None:
+    """Redis redelivers a task not acknowledged within the visibility timeout; a shorter timeout than the longest
+    job would run it twice, so the start refuses it with one line."""
+    longest = max(spec.timeout_s for spec in registry.MODELS.values()) * settings.timeout_scale
+    needed = longest + VISIBILITY_MARGIN_S
+    if settings.visibility_timeout < needed:
+        raise EnvError("CELERY_VISIBILITY_TIMEOUT", f"is {settings.visibility_timeout} s, shorter than the longest "
+                       f"model time limit x JOB_TIMEOUT_SCALE ({longest:.0f} s) + {VISIBILITY_MARGIN_S:.0f} s: set "
+                       f"it to at least {needed:.0f}")
+
+
+def _journal_durable(env: Env) -> bool:
+    """JOURNAL_DURABLE=auto (default) trusts the local disk except on Heroku (``DYNO`` set), whose disk is wiped
+    at every restart; yes/no override. With REDIS_URL the journal lives in Redis and this says nothing."""
+    choice = env.choice("JOURNAL_DURABLE", "auto", ("auto", "yes", "no"))
+    if choice == "auto":
+        return not env.raw("DYNO")
+    return choice == "yes"
 
 
 def _preload(env: Env) -> tuple[str, ...]:
