@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="stylise or upscale one photo")
     p.add_argument("model", help=f"one of {', '.join(registry.MODELS)}")
-    p.add_argument("--content", type=Path, required=True, help="the photo")
+    p.add_argument("--content", type=Path, required=True, help="the photo, or a clip when --out is .mp4/.webm/.gif")
     p.add_argument("--style", action="append", default=[], help="style image path or gallery id (repeatable)")
     p.add_argument("--style-weight", action="append", type=float, default=[], help="blend weight per --style")
     p.add_argument("--preset", help="preset id for preset models (see list)")
@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("auto", "fp32"), help="default: PRECISION or auto")
     p.add_argument("--weights-dir", type=Path, help="default: WEIGHTS_DIR or ./weights")
     p.add_argument("--styles-dir", type=Path, help="default: STYLES_DIR or WEIGHTS_DIR/styles")
-    p.add_argument("--out", type=Path, required=True, help="result file (.jpg or .png)")
+    p.add_argument("--kind", choices=("animation", "video", "video_note"),
+                   help="clips: animation (no sound), video (sound kept; default) or video_note (square)")
+    p.add_argument("--out", type=Path, required=True, help="result file (.jpg or .png; .mp4, .webm or .gif: a clip)")
     p.set_defaults(handler=cmd_run)
     return parser
 
@@ -272,6 +274,10 @@ class _Bar:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    from .video import cli as video_cli  # light; PyAV loads only on the clip path
+
+    if video_cli.wants_clip(args):
+        return video_cli.run(args, settings)
     request = build_request(args, settings)
     try:
         engine = importlib.import_module(f"{__package__}.engine")  # torch loads here, not for list/download

@@ -1,0 +1,67 @@
+"""What a clip job carries in and out, and the limits it is held to; no heavy imports (the bot may build these)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("animation", "video", "video_note")
+"""animation: H.264 MP4 without sound (Telegram's GIFs); video: the audio track is kept; video_note: a square."""
+
+CLIP_SUFFIXES = (".mp4", ".m4v", ".webm", ".gif")
+"""Outputs the CLI writes as clips."""
+
+VIDEO_MODELS = ("johnson", "cyclegan", "microast", "adain")
+"""Feed-forward models only: one pass per frame."""
+
+TEMPORAL_WEIGHTS = {"johnson": 0.6, "cyclegan": 0.6, "microast": 0.8, "adain": 0.8}
+"""Weight of the previous output in the temporal filter, per model: the largest that keeps each frame's correlation
+with its own stylisation >= 0.9 on the synthetic clips (Johnson's strokes jump more from frame to frame, so a larger
+weight would drift from the per-frame look)."""
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    max_seconds: float = 15.0  # VIDEO_MAX_SECONDS
+    max_bytes: int = 20 * 1000 * 1000  # what a bot may download from Telegram
+    max_fps: float = 30.0  # faster clips are resampled to this rate
+    note_side: int = 640  # Telegram's video notes are square, at most 640 px
+    max_side: int | None = None  # None: the model's standard or HD side, as for photos
+
+    @property
+    def max_frames(self) -> int:
+        return int(self.max_seconds * self.max_fps + 0.5)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> VideoLimits:
+        env = dict(os.environ if env is None else env)
+        side = env.get("VIDEO_MAX_SIDE")
+        return cls(max_seconds=float(env.get("VIDEO_MAX_SECONDS") or 15.0),
+                   max_bytes=int(env.get("VIDEO_MAX_BYTES") or 20 * 1000 * 1000),
+                   max_side=int(side) if side else None)
+
+
+@dataclass
+class VideoRequest:
+    model: str
+    preset: str | None = None
+    styles: list[bytes] = field(default_factory=list)
+    style_weights: list[float] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    kind: str = "animation"  # one of KINDS
+    temporal: float | None = None  # previous output's weight where the flow is reliable; 0: per frame; None: model's
+
+
+@dataclass
+class VideoResult:
+    path: str
+    mime: str
+    width: int
+    height: int
+    fps: float
+    frames: int
+    seconds: float  # wall time of the job
+    duration: float  # of the clip written
+    has_audio: bool
+    info: dict[str, Any] = field(default_factory=dict)
