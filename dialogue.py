@@ -12,8 +12,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiogram.fsm.context import FSMContext
+from aiogram.fsm.storage.base import BaseStorage, StorageKey
 
-KEEP_ON_RESET = ("locale", "prefs", "last", "rid_seq")
+KEEP_ON_RESET = ("locale", "prefs", "last", "rid_seq", "results")
+
+RESULTS_KEPT = 10
+"""Results whose buttons keep working: the newest ten per user (older buttons get one line and the menu)."""
+
+RESEND_CODES = frozenset({"empty", "not_image", "truncated", "animated", "too_many_pixels", "bad_aspect",
+                          "unsupported", "download_failed", "input_expired", "file_too_big", "not_image_document"})
+"""Refusals that ask the user to send the picture again: the dialogue goes back to the picture step for them."""
+
+PICTURE_STEP = {"own": "OwnStyle:photo", "ready": "ReadyStyle:photo", "upscale": "Upscale:photo"}
+"""The state (``handlers.states``) that waits for the photo of each mode; a test checks the names match."""
 
 
 @dataclass
@@ -132,3 +143,53 @@ async def save_prefs(state: FSMContext, value: Prefs) -> None:
 
 async def last_result(state: FSMContext) -> LastResult | None:
     return LastResult.load((await state.get_data()).get("last"))
+
+
+async def reopen_picture_step(storage: BaseStorage, key: StorageKey, recipe: Recipe) -> bool:
+    """After a refusal that asks for the picture again: wait for it at the photo step with every choice kept.
+
+    Used when the worker refuses a picture the bot had accepted (a JPEG cut off after its header): the dialogue had
+    already ended, so without this the next photo would start over at "What shall I do with it?".
+    """
+    step = PICTURE_STEP.get(recipe.kind)
+    if step is None:
+        return False
+    data = await storage.get_data(key)
+    kept = {k: data[k] for k in KEEP_ON_RESET if k in data}
+    retry = Recipe.load(recipe.dump())
+    assert retry is not None
+    retry.content = None
+    kept["draft"] = retry.dump()
+    await storage.set_data(key, kept)
+    await storage.set_state(key, step)
+    return True
+
+
+def results(data: dict[str, Any]) -> dict[int, LastResult]:
+    """The user's recent results by number (newest ``RESULTS_KEPT``), the newest one included."""
+    out: dict[int, LastResult] = {}
+    for raw in (data.get("results") or {}).values():
+        item = LastResult.load(raw)
+        if item is not None:
+            out[item.rid] = item
+    last = LastResult.load(data.get("last"))
+    if last is not None:
+        out.setdefault(last.rid, last)
+    return out
+
+
+def remember_result(data: dict[str, Any], result: LastResult) -> dict[str, Any]:
+    """``data`` with ``result`` added to the recent results (oldest dropped) and made the last one if newest."""
+    kept = results(data)
+    kept[result.rid] = result
+    newest = sorted(kept)[-RESULTS_KEPT:]
+    data["results"] = {str(rid): kept[rid].dump() for rid in newest}
+    current = LastResult.load(data.get("last"))
+    if current is None or current.rid <= result.rid:  # results of two jobs may arrive out of order
+        data["last"] = result.dump()
+    return data
+
+
+async def result_by_number(state: FSMContext, rid: int) -> LastResult | None:
+    """One of the recent results, or None when it is older than the last ``RESULTS_KEPT``."""
+    return results(await state.get_data()).get(rid)

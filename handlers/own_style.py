@@ -105,6 +105,10 @@ async def photo_received(message: Message, state: FSMContext, bot: Bot, files: F
     draft = await dialogue.draft(state) or Recipe(kind="own")
     draft.content = ref
     await dialogue.save_draft(state, draft)
+    if draft.styles:  # sent again after a refusal: the styles and options are still chosen
+        await state.set_state(OwnStyle.options)
+        await bot.send_message(message.chat.id, options_text(draft), reply_markup=options_markup(draft))
+        return
     await ask_for_style(bot, message.chat.id, state, gallery, second=False)
 
 

@@ -110,6 +110,7 @@ async def photo_received(message: Message, state: FSMContext, bot: Bot, files: F
         await message.answer(_("Let's start again: press /start."))
         return
     draft.content = ref
+    await dialogue.save_draft(state, draft)  # kept when the queue refuses, for 🔁 Try again
     await start_job(draft, user=message.from_user, chat_id=message.chat.id, state=state, tracker=tracker)
 
 

@@ -1,7 +1,7 @@
 """After a result: another strength, the same photo with another style, upscale it, or the original as a file.
 
-The buttons carry the result's number. Only the newest result's buttons work (its recipe is the one kept in FSM
-data); a button under an older result is answered as such and leads to the menu.
+The buttons carry the result's number; the user's last ten results are kept in FSM data (recipe, local copy,
+Telegram file), so the buttons under any of them act on that very result. Older ones get one line and the menu.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from pathlib import Path
 from aiogram import Bot, F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, FSInputFile
+from aiogram.utils.i18n import gettext as _
 
 import dialogue
 from dialogue import ImageRef, LastResult, Recipe
-from handlers.flow import SELF_ANSWERED, chat_id_of, edit_quietly, stale_button, start_job
+from handlers.flow import SELF_ANSWERED, chat_id_of, edit_quietly, show_menu, start_job
 from handlers.own_style import ask_for_style
 from handlers.ready_styles import offer_presets
 from handlers.upscale import offer_variants
@@ -29,13 +30,16 @@ from texts import error_text
 
 async def _current(query: CallbackQuery, rid: int, state: FSMContext, bot: Bot,
                    availability: Availability) -> LastResult | None:
-    """The newest result when the button belongs to it; otherwise None, after answering the button as stale."""
-    last = await dialogue.last_result(state)
-    if last is None or last.rid != rid:
-        await stale_button(query, bot, availability)
+    """One of the user's recent results (the button's own); None after saying it is too old, with the menu."""
+    result = await dialogue.result_by_number(state, rid)
+    if result is None:
+        await query.answer()
+        await show_menu(bot, chat_id_of(query), availability,
+                        _("This result is older than your last {count}, so its buttons no longer work. "
+                          "What shall we do?").format(count=dialogue.RESULTS_KEPT))
         return None
     await query.answer()
-    return last
+    return result
 
 
 async def strengths_offered(query: CallbackQuery, callback_data: ResultCb, state: FSMContext, bot: Bot,

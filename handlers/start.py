@@ -33,7 +33,10 @@ def help_text() -> str:
              "4. Wait a little: I show your place in the queue and the progress.\n\n"
              "Under each result there are buttons to change the strength, try another style, upscale it or get it "
              "as a file.\n\n"
-             "/start: the menu\n/cancel: stop whatever is going on\n/settings: default size, results as files\n"
+             "✖️ Cancel under a menu leaves that menu only. A picture in the works is stopped by the button "
+             "under its status message or by /cancel.\n\n"
+             "/start: the menu\n/cancel: stop whatever is going on, a picture in the works too\n"
+             "/settings: default size, results as files\n"
              "/language: Русский or English\n/help: this text")
 
 

@@ -39,10 +39,17 @@ async def upscale_for_photo(query: CallbackQuery, state: FSMContext, bot: Bot, a
 
 
 async def photo_received(message: Message, state: FSMContext, bot: Bot, files: FileStore, settings: Settings,
-                         availability: Availability) -> None:
+                         availability: Availability, tracker: JobTracker) -> None:
     ref = await take_picture(message, bot, files, settings)
-    if ref is not None:
-        await offer_variants(bot, message.chat.id, state, availability, ref)
+    if ref is None:
+        return
+    draft = await dialogue.draft(state)
+    if draft is not None and draft.preset in availability.models.get("upscale", ()):  # sent again after a refusal
+        draft.content = ref
+        await dialogue.save_draft(state, draft)
+        await start_job(draft, user=message.from_user, chat_id=message.chat.id, state=state, tracker=tracker)
+        return
+    await offer_variants(bot, message.chat.id, state, availability, ref)
 
 
 async def offer_variants(bot: Bot, chat_id: int, state: FSMContext, availability: Availability,

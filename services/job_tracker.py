@@ -28,7 +28,8 @@ from aiogram.utils.chat_action import ChatActionSender
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from dialogue import LastResult, Recipe
+import dialogue
+from dialogue import RESEND_CODES, RESULTS_KEPT, LastResult, Recipe
 from jobs import Cancelled, Done, Executor, Failed, Job, JobHandle, Progress, QueueBusy, Queued, Started
 from keyboards import menu as menu_kb
 from keyboards import results as results_kb
@@ -247,7 +248,9 @@ class JobTracker:
                     await self._deliver(job, event.result, status)
                 elif isinstance(event, Failed):
                     log.info("job %s failed: %s %s", job.id, event.code, event.message)
-                    if status:
+                    if event.code in RESEND_CODES and await self._reopen(job):
+                        await _finish(status, "❌ " + error_text(event.code), menu_kb.cancel())
+                    elif status:
                         markup = None if event.code == "interrupted" else menu_kb.home()
                         await status.finish("❌ " + error_text(event.code), markup)
                 elif isinstance(event, Cancelled) and status:
@@ -282,12 +285,22 @@ class JobTracker:
         log.info("job %s delivered to %s: %dx%d %s in %.1fs", job.id, job.chat_id, result.width, result.height,
                  "document" if as_document else "photo", result.seconds)
 
+    async def _reopen(self, job: Job) -> bool:
+        """The picture was refused: back to the photo step of the same dialogue, every choice kept."""
+        recipe = Recipe.load(job.meta.get("recipe"))
+        if recipe is None or job.meta.get("batch"):
+            return False
+        key = StorageKey(bot_id=self.bot.id, chat_id=job.chat_id, user_id=job.user_id)
+        async with self.isolation.lock(key):
+            return await dialogue.reopen_picture_step(self.storage, key, recipe)
+
     def _keep_result(self, job: Job, rid: int, result: JobResult) -> Path | None:
         """A copy of the last result per user, for "send as file" and "upscale this" (older copies are removed)."""
         try:
             self.results_dir.mkdir(parents=True, exist_ok=True)
             for old in self.results_dir.glob(f"{job.user_id}-*"):
-                old.unlink(missing_ok=True)
+                if not old.stem.split("-")[-1].isdigit() or int(old.stem.split("-")[-1]) <= rid - RESULTS_KEPT:
+                    old.unlink(missing_ok=True)  # only the recent results' buttons can use their copy
             path = self.results_dir / f"{job.user_id}-{rid}{_suffix(result.mime)}"
             path.write_bytes(result.image)
             return path
@@ -298,11 +311,7 @@ class JobTracker:
     async def _remember(self, job: Job, last: LastResult) -> None:
         key = StorageKey(bot_id=self.bot.id, chat_id=job.chat_id, user_id=job.user_id)
         async with self.isolation.lock(key):
-            data = await self.storage.get_data(key)
-            current = LastResult.load(data.get("last"))
-            if current is None or current.rid <= last.rid:  # results of two jobs may arrive out of order
-                data["last"] = last.dump()
-                await self.storage.set_data(key, data)
+            await self.storage.set_data(key, dialogue.remember_result(await self.storage.get_data(key), last))
 
     async def close(self, grace: float = 5.0) -> None:
         """Stop following. Called after the executor stopped, so every job has its last event: give the tasks
@@ -318,6 +327,11 @@ class JobTracker:
     @property
     def active(self) -> int:
         return len(self._tasks)
+
+
+async def _finish(status: StatusMessage | None, text: str, markup: InlineKeyboardMarkup) -> None:
+    if status is not None:
+        await status.finish(text, markup)
 
 
 async def _show(status: StatusMessage | None, text: str, markup: InlineKeyboardMarkup) -> None:

@@ -331,15 +331,23 @@ class Harness:
     async def feed(self, update: Update) -> None:
         await self.app.dispatcher.feed_update(self.bot, update)
 
-    async def settle(self, rounds: int = 200) -> None:
-        """Wait until no album is being collected and no job is followed (or played) any more."""
-        for _ in range(rounds):
-            await asyncio.sleep(0.02)
-            pending = list(self.app.tracker._tasks) + list(self.executor._tasks) + _background(self.app)
+    async def settle(self, quiet_rounds: int = 8, limit_s: float = 10.0) -> None:
+        """Wait until no album is being collected and the bot's jobs are done or stand still (a held job)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit_s
+        calls, quiet = -1, 0
+        while loop.time() < deadline:
+            await asyncio.sleep(0.01)
+            pending = [t for t in list(self.app.tracker._tasks) + list(self.executor._tasks) if not t.done()]
+            if _background(self.app):
+                quiet = 0
+                continue
             if not pending:
-                await asyncio.sleep(0)
                 return
-            await asyncio.wait(pending, timeout=0.2)
+            quiet = quiet + 1 if len(self.session.calls) == calls else 0
+            calls = len(self.session.calls)
+            if quiet >= quiet_rounds:
+                return
 
     async def close(self) -> None:
         self.executor.release()
