@@ -25,6 +25,7 @@ from aiogram.utils.i18n import I18n, I18nMiddleware
 import handlers
 import locales
 from config import Settings
+from handlers.albums import AlbumCollector
 from jobs import Executor, make_executor
 from ml_models import registry
 from services.file_store import FileStore
@@ -107,6 +108,9 @@ def build(settings: Settings, executor: Executor | None = None, bot: Bot | None 
                          can_upscale="upscale" in availability.models)
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings, executor=executor,
                             tracker=tracker, availability=availability, gallery=gallery, files=files)
+    albums = AlbumCollector(dispatcher)
+    dispatcher["albums"] = albums
+    dispatcher.update.outer_middleware(albums)
     UserLocale(i18n).setup(dispatcher)
     dispatcher.callback_query.middleware(CallbackAnswerMiddleware(pre=True))
     dispatcher.include_routers(*handlers.routers())

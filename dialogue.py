@@ -57,6 +57,7 @@ class Recipe:
     styles: list[ImageRef] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)  # blend weights, same length as styles
     options: dict[str, Any] = field(default_factory=dict)
+    batch: list[ImageRef] = field(default_factory=list)  # an album's other photos, processed the same way
 
     @classmethod
     def load(cls, raw: dict[str, Any] | None) -> Recipe | None:
@@ -67,14 +68,30 @@ class Recipe:
             content=ImageRef.load(raw.get("content")),
             styles=[ImageRef.load(s) for s in raw.get("styles", [])],
             weights=list(raw.get("weights", [])), options=dict(raw.get("options", {})),
+            batch=[ImageRef.load(s) for s in raw.get("batch", [])],
         )
 
     def dump(self) -> dict[str, Any]:
-        return {
+        out = {
             "kind": self.kind, "model": self.model, "preset": self.preset,
             "content": self.content.dump() if self.content else None,
             "styles": [s.dump() for s in self.styles], "weights": list(self.weights), "options": dict(self.options),
         }
+        if self.batch:
+            out["batch"] = [s.dump() for s in self.batch]
+        return out
+
+    def pictures(self) -> list[Recipe]:
+        """One recipe per photo: this one for an album's first photo, a copy for each of the others."""
+        if not self.batch:
+            return [self]
+        out = []
+        for content in [self.content, *self.batch]:
+            single = Recipe.load(self.dump())
+            assert single is not None
+            single.content, single.batch = content, []
+            out.append(single)
+        return out
 
 
 @dataclass

@@ -16,7 +16,8 @@ from aiogram.utils.i18n import gettext as _
 import dialogue
 from config import Settings
 from dialogue import Recipe
-from handlers.flow import SELF_ANSWERED, show_menu, stale_button, take_picture
+from handlers.albums import album_of
+from handlers.flow import SELF_ANSWERED, show_menu, stale_button, take_pictures
 from handlers.states import BUTTON_STATES, PICTURE_STATES
 from keyboards import menu as menu_kb
 from ml_models.registry import Availability
@@ -46,13 +47,16 @@ async def buttons_expected(message: Message) -> None:
 
 
 async def photo_outside_dialogue(message: Message, state: FSMContext, bot: Bot, files: FileStore,
-                                 settings: Settings, availability: Availability) -> None:
-    ref = await take_picture(message, bot, files, settings)
-    if ref is None:
+                                 settings: Settings, availability: Availability,
+                                 album: list[Message] | None = None) -> None:
+    refs = await take_pictures(album_of(message, album), bot, files, settings)
+    if not refs:
         return
     await dialogue.reset(state)
-    await dialogue.save_draft(state, Recipe(kind="photo", content=ref))
-    await message.answer(_("Nice picture! What shall I do with it?"), reply_markup=menu_kb.photo_first(availability))
+    await dialogue.save_draft(state, Recipe(kind="photo", content=refs[0], batch=refs[1:]))
+    text = (_("Nice picture! What shall I do with it?") if len(refs) == 1
+            else _("What shall I do with these {count} photos?").format(count=len(refs)))
+    await message.answer(text, reply_markup=menu_kb.photo_first(availability))
 
 
 async def unknown_command(message: Message, bot: Bot, availability: Availability) -> None:

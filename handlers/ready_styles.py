@@ -14,7 +14,8 @@ from aiogram.utils.i18n import gettext as _
 import dialogue
 from config import Settings
 from dialogue import ImageRef, Recipe
-from handlers.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
+from handlers.albums import album_of
+from handlers.flow import chat_id_of, edit_quietly, show_menu, start_job, take_pictures
 from handlers.states import ReadyStyle
 from keyboards import menu as menu_kb
 from keyboards import ready_styles as ready_kb
@@ -51,16 +52,16 @@ async def ready_styles_for_photo(query: CallbackQuery, state: FSMContext, bot: B
                                  gallery: Gallery) -> None:
     draft = await dialogue.draft(state)
     await offer_presets(bot, chat_id_of(query), state, availability, gallery,
-                        content=draft.content if draft else None)
+                        content=draft.content if draft else None, batch=draft.batch if draft else None)
 
 
 async def offer_presets(bot: Bot, chat_id: int, state: FSMContext, availability: Availability, gallery: Gallery,
-                        content: ImageRef | None) -> None:
+                        content: ImageRef | None, batch: list[ImageRef] | None = None) -> None:
     presets = installed_presets(availability)
     if not presets:
         await show_menu(bot, chat_id, availability, _("No ready style is installed right now."))
         return
-    await dialogue.save_draft(state, Recipe(kind="ready", content=content))
+    await dialogue.save_draft(state, Recipe(kind="ready", content=content, batch=list(batch or [])))
     await state.set_state(ReadyStyle.preset)
     tiles = []
     for number, (spec, preset) in enumerate(presets, start=1):
@@ -100,16 +101,16 @@ async def preset_chosen(query: CallbackQuery, callback_data: PresetCb, state: FS
 
 
 async def photo_received(message: Message, state: FSMContext, bot: Bot, files: FileStore, settings: Settings,
-                         tracker: JobTracker) -> None:
-    ref = await take_picture(message, bot, files, settings)
-    if ref is None:
+                         tracker: JobTracker, album: list[Message] | None = None) -> None:
+    refs = await take_pictures(album_of(message, album), bot, files, settings)
+    if not refs:
         return
     draft = await dialogue.draft(state)
     if draft is None or draft.model is None:
         await dialogue.reset(state)
         await message.answer(_("Let's start again: press /start."))
         return
-    draft.content = ref
+    draft.content, draft.batch = refs[0], refs[1:]
     await dialogue.save_draft(state, draft)  # kept when the queue refuses, for 🔁 Try again
     await start_job(draft, user=message.from_user, chat_id=message.chat.id, state=state, tracker=tracker)
 

@@ -10,7 +10,8 @@ from aiogram.utils.i18n import gettext as _
 import dialogue
 from config import Settings
 from dialogue import ImageRef, Recipe
-from handlers.flow import chat_id_of, edit_quietly, show_menu, start_job, take_picture
+from handlers.albums import album_of
+from handlers.flow import chat_id_of, edit_quietly, show_menu, start_job, take_pictures
 from handlers.states import Upscale
 from keyboards import menu as menu_kb
 from keyboards import upscale as upscale_kb
@@ -35,32 +36,33 @@ async def open_upscale(query: CallbackQuery, state: FSMContext, bot: Bot, availa
 
 async def upscale_for_photo(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability) -> None:
     draft = await dialogue.draft(state)
-    await offer_variants(bot, chat_id_of(query), state, availability, draft.content if draft else None)
+    await offer_variants(bot, chat_id_of(query), state, availability, draft.content if draft else None,
+                         draft.batch if draft else None)
 
 
 async def photo_received(message: Message, state: FSMContext, bot: Bot, files: FileStore, settings: Settings,
-                         availability: Availability, tracker: JobTracker) -> None:
-    ref = await take_picture(message, bot, files, settings)
-    if ref is None:
+                         availability: Availability, tracker: JobTracker, album: list[Message] | None = None) -> None:
+    refs = await take_pictures(album_of(message, album), bot, files, settings)
+    if not refs:
         return
     draft = await dialogue.draft(state)
     if draft is not None and draft.preset in availability.models.get("upscale", ()):  # sent again after a refusal
-        draft.content = ref
+        draft.content, draft.batch = refs[0], refs[1:]
         await dialogue.save_draft(state, draft)
         await start_job(draft, user=message.from_user, chat_id=message.chat.id, state=state, tracker=tracker)
         return
-    await offer_variants(bot, message.chat.id, state, availability, ref)
+    await offer_variants(bot, message.chat.id, state, availability, refs[0], refs[1:])
 
 
 async def offer_variants(bot: Bot, chat_id: int, state: FSMContext, availability: Availability,
-                         content: ImageRef | None) -> None:
+                         content: ImageRef | None, batch: list[ImageRef] | None = None) -> None:
     variants = availability.models.get("upscale")
     if variants is None or content is None:
         await dialogue.reset(state)
         await show_menu(bot, chat_id, availability, _("Upscaling is not installed right now.") if variants is None
                         else _("Let's start again: press /start."))
         return
-    await dialogue.save_draft(state, Recipe(kind="upscale", model="upscale", content=content))
+    await dialogue.save_draft(state, Recipe(kind="upscale", model="upscale", content=content, batch=list(batch or [])))
     await state.set_state(Upscale.variant)
     await bot.send_message(chat_id, _("What is in the picture?"), reply_markup=upscale_kb.variants(variants))
 

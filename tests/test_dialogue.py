@@ -119,7 +119,7 @@ async def test_buttons_under_an_older_result_act_on_that_result(bot: Harness) ->
         await anna.press(anna.last_with("Ready styles"), "Ready styles")
         await anna.press(anna.last_with("Mosaic"), "Mosaic")
         bot.executor.outcomes.append(Outcome(size=size))
-        await anna.send_photo(jpeg(color=(number, 0, 0)))
+        await anna.send_photo(jpeg(color=(20 * number, 0, 0)))
     results = [s for s in anna.said(new=False) if s.method == "SendPhoto" and s.markup]
     assert len(results) == 3
     await anna.press(results[0], "Send as file")
@@ -140,7 +140,7 @@ async def test_a_result_older_than_the_last_ten_says_so_and_shows_the_menu(bot: 
     for number in range(11):
         await anna.press(anna.last_with("Ready styles"), "Ready styles")
         await anna.press(anna.last_with("Mosaic"), "Mosaic")
-        await anna.send_photo(jpeg(color=(number, 0, 0)))
+        await anna.send_photo(jpeg(color=(20 * number, 0, 0)))
     results = [s for s in anna.said(new=False) if s.method == "SendPhoto" and s.markup]
     await anna.press(results[0], "Send as file")
     said = anna.said()
@@ -162,3 +162,73 @@ async def test_help_says_what_stops_a_job(bot: Harness) -> None:
     anna = bot.chat()
     await anna.say("/help")
     assert "status message" in anna.texts()[-1] and "/cancel" in anna.texts()[-1]
+
+
+# ------------------------------------------------------------------------------------------------ albums
+
+
+async def test_an_album_before_a_mode_gets_one_question(bot: Harness) -> None:
+    anna = bot.chat()
+    await anna.send_album([jpeg(color=(60 * i, 0, 0)) for i in range(3)])
+    said = anna.said()
+    questions = [s for s in said if s.method == "SendMessage"]
+    assert len(questions) == 1 and "these 3 photos" in questions[0].text
+
+
+async def test_an_album_in_a_ready_style_is_one_request_with_one_status_message(bot: Harness) -> None:
+    anna = bot.chat()
+    await anna.send_album([jpeg(color=(60 * i, 0, 0)) for i in range(3)])
+    await anna.press(anna.last_with("Ready styles"), "Ready styles")
+    await anna.press(anna.last_with("Mosaic"), "Mosaic")
+    said = anna.said()
+    assert [j.request.preset for j in bot.executor.jobs] == ["mosaic"] * 3
+    assert len({j.request.content for j in bot.executor.jobs}) == 3  # each photo, not the last one thrice
+    results = [s for s in said if s.method == "SendPhoto" and s.markup]
+    assert len(results) == 3
+    statuses = [s for s in said if s.method == "SendMessage" and "queue" in s.text]
+    assert len(statuses) == 1, [s.text for s in said]
+
+
+async def test_an_album_at_the_ready_photo_step_runs_every_photo(bot: Harness) -> None:
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("Ready styles"), "Ready styles")
+    await anna.press(anna.last_with("Candy"), "Candy")
+    await anna.send_album([jpeg(color=(0, 60 * i, 0)) for i in range(2)])
+    assert len(bot.executor.jobs) == 2
+    assert len([s for s in anna.said() if s.method == "SendPhoto" and s.markup]) == 2
+
+
+async def test_an_album_of_two_at_the_own_style_photo_step_is_photo_and_style(bot: Harness) -> None:
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("My own style"), "My own style")
+    await anna.press(anna.last_with("MicroAST"), "MicroAST")
+    photo, style = jpeg(color=(10, 10, 10)), jpeg(color=(200, 200, 200))
+    await anna.send_album([photo, style])
+    await anna.press(anna.last_with("Go"), "Go")
+    job = bot.executor.jobs[0]
+    assert job.request.content == photo and job.request.styles == [style]
+    assert any("the second one is the style" in t for t in anna.texts())
+
+
+async def test_an_album_of_four_for_own_style_says_which_are_used(bot: Harness) -> None:
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("My own style"), "My own style")
+    await anna.press(anna.last_with("AdaIN"), "AdaIN")
+    await anna.send_album([jpeg(color=(60 * i, 60 * i, 60 * i)) for i in range(4)])
+    assert any("the other 2 are left out" in t for t in anna.texts())
+    assert anna.last_with("Go")
+
+
+async def test_cancel_stops_the_rest_of_an_album(bot: Harness) -> None:
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("Upscale"), "Upscale")
+    bot.executor.outcomes.append(Outcome(hold=True))
+    await anna.send_album([jpeg(color=(60 * i, 9, 9)) for i in range(3)])
+    await anna.press(anna.last_with("Photo"), "Photo")
+    assert len(bot.executor.jobs) == 1
+    await anna.say("/cancel")
+    assert len(bot.executor.jobs) == 1 and any("rest of the album" in t for t in anna.texts())
