@@ -150,6 +150,16 @@ async def save_draft(state: FSMContext, recipe: Recipe) -> None:
     await state.update_data(draft=recipe.dump())
 
 
+async def first_time(state: FSMContext, what: str) -> bool:
+    """True the first time ``what`` happens in this dialogue (``reset`` forgets it): an album is sent once."""
+    data = await state.get_data()
+    done = list(data.get("once", []))
+    if what in done:
+        return False
+    await state.update_data(once=[*done, what])
+    return True
+
+
 async def prefs(state: FSMContext) -> Prefs:
     return Prefs.load((await state.get_data()).get("prefs"))
 

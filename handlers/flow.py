@@ -57,6 +57,7 @@ async def start_job(recipe: Recipe, *, user: User, chat_id: int, state: FSMConte
     When the queue refuses the job the dialogue step stays, so the user can press Go again a bit later. A recipe
     with an album (``batch``) runs each photo in turn under one status message (``services.batch``).
     """
+    await dialogue.save_draft(state, recipe)  # kept when the queue refuses: 🔁 Try again submits it again
     data = await state.get_data()
     pictures = recipe.pictures()
     rid = int(data.get("rid_seq", 0)) + 1
@@ -92,6 +93,20 @@ async def edit_quietly(message: Message | InaccessibleMessage | None, text: str 
     except TelegramBadRequest as exc:
         if "not modified" not in str(exc):
             raise
+
+
+async def show_screen(bot: Bot, query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Move to the next menu by editing the pressed menu message in place; a new message when that cannot be done
+    (the button sat under a photo, or the message is too old to edit)."""
+    message = query.message
+    if isinstance(message, Message) and message.text is not None:
+        try:
+            await message.edit_text(text, reply_markup=markup)
+            return
+        except TelegramBadRequest as exc:
+            if "not modified" in str(exc):
+                return
+    await bot.send_message(chat_id_of(query), text, reply_markup=markup)
 
 
 SELF_ANSWERED = {"callback_answer": {"disabled": True}}

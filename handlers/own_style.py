@@ -16,7 +16,7 @@ import dialogue
 from config import Settings
 from dialogue import ImageRef, Recipe
 from handlers.albums import album_of
-from handlers.flow import chat_id_of, edit_quietly, show_menu, start_job, take_pictures
+from handlers.flow import chat_id_of, edit_quietly, show_menu, show_screen, start_job, take_pictures
 from handlers.states import OwnStyle
 from keyboards import menu as menu_kb
 from keyboards import own_style as own_kb
@@ -53,7 +53,7 @@ def installed_algorithms(availability: Availability) -> list[registry.ModelSpec]
 async def open_own_style(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability,
                          gallery: Gallery) -> None:
     await dialogue.reset(state)
-    await offer_algorithms(bot, chat_id_of(query), state, availability, gallery, Recipe(kind="own"))
+    await offer_algorithms(bot, chat_id_of(query), state, availability, gallery, Recipe(kind="own"), query)
 
 
 async def own_style_for_photo(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability,
@@ -64,11 +64,11 @@ async def own_style_for_photo(query: CallbackQuery, state: FSMContext, bot: Bot,
     if draft.batch:
         recipe.styles, recipe.weights = [draft.batch[0]], [1.0]
         await bot.send_message(chat_id_of(query), _album_note(1 + len(draft.batch)))
-    await offer_algorithms(bot, chat_id_of(query), state, availability, gallery, recipe)
+    await offer_algorithms(bot, chat_id_of(query), state, availability, gallery, recipe, query)
 
 
 async def offer_algorithms(bot: Bot, chat_id: int, state: FSMContext, availability: Availability, gallery: Gallery,
-                           recipe: Recipe) -> None:
+                           recipe: Recipe, query: CallbackQuery | None = None) -> None:
     """The algorithm screen; with one algorithm installed there is nothing to choose and the dialogue goes on."""
     models = installed_algorithms(availability)
     if not models:
@@ -76,11 +76,19 @@ async def offer_algorithms(bot: Bot, chat_id: int, state: FSMContext, availabili
         return
     await dialogue.save_draft(state, recipe)
     if len(models) == 1:
-        await _use_algorithm(bot, chat_id, state, gallery, models[0])
+        await _use_algorithm(bot, chat_id, state, gallery, models[0], query)
         return
     await state.set_state(OwnStyle.algorithm)
     lines = [_("Choose the algorithm:")] + [f"• <b>{title(spec)}</b>: {description(spec)}" for spec in models]
-    await bot.send_message(chat_id, "\n".join(lines), reply_markup=own_kb.algorithms(models))
+    await _screen(bot, chat_id, query, "\n".join(lines), own_kb.algorithms(models))
+
+
+async def _screen(bot: Bot, chat_id: int, query: CallbackQuery | None, text: str,
+                  markup: InlineKeyboardMarkup | None) -> None:
+    if query is not None:
+        await show_screen(bot, query, text, markup)
+    else:
+        await bot.send_message(chat_id, text, reply_markup=markup)
 
 
 async def algorithm_chosen(query: CallbackQuery, callback_data: AlgorithmCb, state: FSMContext, bot: Bot,
@@ -89,17 +97,19 @@ async def algorithm_chosen(query: CallbackQuery, callback_data: AlgorithmCb, sta
     if callback_data.model not in availability.models or callback_data.model not in ALGORITHMS:
         await show_menu(bot, chat_id, availability, _("This model is not installed right now."))
         return
-    await edit_quietly(query.message)
-    await _use_algorithm(bot, chat_id, state, gallery, registry.get(callback_data.model))
+    await _use_algorithm(bot, chat_id, state, gallery, registry.get(callback_data.model), query)
 
 
-async def _use_algorithm(bot: Bot, chat_id: int, state: FSMContext, gallery: Gallery, spec: registry.ModelSpec) -> None:
+async def _use_algorithm(bot: Bot, chat_id: int, state: FSMContext, gallery: Gallery, spec: registry.ModelSpec,
+                         query: CallbackQuery | None = None) -> None:
     """The algorithm is set: ask for what is still missing (photo, style), or show the options."""
     draft = await dialogue.draft(state) or Recipe(kind="own")
     prefs = await dialogue.prefs(state)
     draft.model = spec.id
     draft.options = spec.validate_options({"size": prefs.size} if _has_option(spec, "size") else {})
     await dialogue.save_draft(state, draft)
+    if query is not None and draft.content is not None:
+        await edit_quietly(query.message)
     if draft.content is not None and draft.styles:
         await _offer_options(bot, chat_id, state, draft)
         return
@@ -107,9 +117,9 @@ async def _use_algorithm(bot: Bot, chat_id: int, state: FSMContext, gallery: Gal
         await ask_for_style(bot, chat_id, state, gallery, second=False)
         return
     await state.set_state(OwnStyle.photo)
-    await bot.send_message(chat_id, _("Send me the photo you want to turn into art (as a photo, or as a file for "
-                                      "full quality). An album of two works too: the photo, then the style."),
-                           reply_markup=menu_kb.cancel())
+    await _screen(bot, chat_id, query, _("Send me the photo you want to turn into art (as a photo, or as a file for "
+                                         "full quality). An album of two works too: the photo, then the style."),
+                  menu_kb.cancel())
 
 
 # ------------------------------------------------------------------------------------------------ 2. photo
@@ -157,12 +167,13 @@ async def ask_for_style(bot: Bot, chat_id: int, state: FSMContext, gallery: Gall
     await bot.send_message(chat_id, text, reply_markup=own_kb.style_source(bool(gallery.styles())))
 
 
-async def gallery_opened(query: CallbackQuery, bot: Bot, gallery: Gallery) -> None:
+async def gallery_opened(query: CallbackQuery, state: FSMContext, bot: Bot, gallery: Gallery) -> None:
     styles = gallery.styles()
     chat_id = chat_id_of(query)
-    tiles = [Tile(number=n, source=gallery.style_path(s.id), title=title(s), key=f"style-{s.id}")
-             for n, s in enumerate(styles, start=1)]
-    await gallery.send_album(bot, chat_id, tiles)
+    if await dialogue.first_time(state, "gallery_album"):  # once per dialogue: it is still just above
+        tiles = [Tile(number=n, source=gallery.style_path(s.id), title=title(s), key=f"style-{s.id}")
+                 for n, s in enumerate(styles, start=1)]
+        await gallery.send_album(bot, chat_id, tiles)
     await bot.send_message(chat_id, _("Pick a style by its number:"), reply_markup=own_kb.gallery_picker(styles))
 
 

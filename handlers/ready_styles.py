@@ -63,11 +63,12 @@ async def offer_presets(bot: Bot, chat_id: int, state: FSMContext, availability:
         return
     await dialogue.save_draft(state, Recipe(kind="ready", content=content, batch=list(batch or [])))
     await state.set_state(ReadyStyle.preset)
-    tiles = []
-    for number, (spec, preset) in enumerate(presets, start=1):
-        source = gallery.style_path(preset.style_image) if preset.style_image else None
-        tiles.append(Tile(number=number, source=source, title=title(preset), key=f"{spec.id}-{preset.id}"))
-    await gallery.send_album(bot, chat_id, tiles)
+    if await dialogue.first_time(state, "presets_album"):
+        tiles = []
+        for number, (spec, preset) in enumerate(presets, start=1):
+            source = gallery.style_path(preset.style_image) if preset.style_image else None
+            tiles.append(Tile(number=number, source=source, title=title(preset), key=f"{spec.id}-{preset.id}"))
+        await gallery.send_album(bot, chat_id, tiles)
     items = [(spec.id, preset.id, title(preset)) for spec, preset in presets]
     await bot.send_message(chat_id, _("Pick a style by its number:"), reply_markup=ready_kb.presets(items))
 

@@ -21,7 +21,7 @@ from handlers.ready_styles import offer_presets
 from handlers.upscale import offer_variants
 from keyboards import menu as menu_kb
 from keyboards import results as results_kb
-from keyboards.callbacks import ResultAction, ResultCb, ResultStrengthCb
+from keyboards.callbacks import ResultAction, ResultCb, ResultStrengthCb, RetryCb
 from ml_models.registry import Availability
 from services.gallery import Gallery
 from services.job_tracker import JobTracker
@@ -65,11 +65,11 @@ async def restyle_pressed(query: CallbackQuery, callback_data: ResultCb, state: 
 
 
 async def upscale_pressed(query: CallbackQuery, callback_data: ResultCb, state: FSMContext, bot: Bot,
-                          availability: Availability) -> None:
+                          availability: Availability, tracker: JobTracker) -> None:
     if (last := await _current(query, callback_data.rid, state, bot, availability)) is not None:
         await dialogue.reset(state)
         await offer_variants(bot, chat_id_of(query), state, availability,
-                             ImageRef(file_id=last.file_id, path=last.path))
+                             ImageRef(file_id=last.file_id, path=last.path), user=query.from_user, tracker=tracker)
 
 
 async def file_wanted(query: CallbackQuery, callback_data: ResultCb, state: FSMContext, bot: Bot,
@@ -93,6 +93,18 @@ async def strength_chosen(query: CallbackQuery, callback_data: ResultStrengthCb,
     await start_job(recipe, user=query.from_user, chat_id=chat_id_of(query), state=state, tracker=tracker)
 
 
+async def try_again(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability,
+                    tracker: JobTracker) -> None:
+    """🔁 under a "busy" answer: the request that was refused, as it was (kept as the draft by ``start_job``)."""
+    await query.answer()
+    draft = await dialogue.draft(state)
+    if draft is None or draft.content is None or draft.model is None:
+        await show_menu(bot, chat_id_of(query), availability, _("That request is gone. What shall we do?"))
+        return
+    if await start_job(draft, user=query.from_user, chat_id=chat_id_of(query), state=state, tracker=tracker):
+        await edit_quietly(query.message)
+
+
 def router() -> Router:
     r = Router(name="results")
     actions = {ResultAction.STRENGTH: strengths_offered, ResultAction.RESTYLE: restyle_pressed,
@@ -100,4 +112,5 @@ def router() -> Router:
     for action, handler in actions.items():
         r.callback_query.register(handler, ResultCb.filter(F.action == action), flags=SELF_ANSWERED)
     r.callback_query.register(strength_chosen, ResultStrengthCb.filter(), flags=SELF_ANSWERED)
+    r.callback_query.register(try_again, RetryCb.filter(), flags=SELF_ANSWERED)
     return r

@@ -11,7 +11,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 import dialogue
-from handlers.flow import chat_id_of, show_menu
+from handlers.flow import menu_text, show_screen
 from keyboards import menu as menu_kb
 from keyboards.callbacks import MenuAction, MenuCb
 from ml_models.registry import Availability
@@ -52,11 +52,11 @@ async def help_command(message: Message, availability: Availability) -> None:
 
 async def home_button(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability) -> None:
     await dialogue.reset(state)
-    await show_menu(bot, chat_id_of(query), availability)
+    await show_screen(bot, query, menu_text(), menu_kb.main_menu(availability))
 
 
 async def help_button(query: CallbackQuery, bot: Bot, availability: Availability) -> None:
-    await bot.send_message(chat_id_of(query), help_text(), reply_markup=menu_kb.main_menu(availability))
+    await show_screen(bot, query, help_text(), menu_kb.main_menu(availability))
 
 
 def router() -> Router:

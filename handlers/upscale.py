@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from aiogram import Bot, F, Router
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, Message, User
 from aiogram.utils.i18n import gettext as _
 
 import dialogue
 from config import Settings
 from dialogue import ImageRef, Recipe
 from handlers.albums import album_of
-from handlers.flow import chat_id_of, edit_quietly, show_menu, start_job, take_pictures
+from handlers.flow import chat_id_of, edit_quietly, show_menu, show_screen, start_job, take_pictures
 from handlers.states import Upscale
 from keyboards import menu as menu_kb
 from keyboards import upscale as upscale_kb
@@ -29,15 +29,17 @@ async def open_upscale(query: CallbackQuery, state: FSMContext, bot: Bot, availa
         return
     await dialogue.save_draft(state, Recipe(kind="upscale", model="upscale"))
     await state.set_state(Upscale.photo)
-    await bot.send_message(chat_id, _("Send me the picture to enlarge four times (as a photo, or as a file for full "
+    await show_screen(bot, query, _("Send me the picture to enlarge four times (as a photo, or as a file for full "
                                       "quality). Pictures up to about 1000 pixels wide work best."),
-                           reply_markup=menu_kb.cancel())
+                      menu_kb.cancel())
 
 
-async def upscale_for_photo(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability) -> None:
+async def upscale_for_photo(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability,
+                            tracker: JobTracker) -> None:
     draft = await dialogue.draft(state)
+    await edit_quietly(query.message)
     await offer_variants(bot, chat_id_of(query), state, availability, draft.content if draft else None,
-                         draft.batch if draft else None)
+                         draft.batch if draft else None, user=query.from_user, tracker=tracker)
 
 
 async def photo_received(message: Message, state: FSMContext, bot: Bot, files: FileStore, settings: Settings,
@@ -51,19 +53,27 @@ async def photo_received(message: Message, state: FSMContext, bot: Bot, files: F
         await dialogue.save_draft(state, draft)
         await start_job(draft, user=message.from_user, chat_id=message.chat.id, state=state, tracker=tracker)
         return
-    await offer_variants(bot, message.chat.id, state, availability, refs[0], refs[1:])
+    await offer_variants(bot, message.chat.id, state, availability, refs[0], refs[1:], user=message.from_user,
+                         tracker=tracker)
 
 
 async def offer_variants(bot: Bot, chat_id: int, state: FSMContext, availability: Availability,
-                         content: ImageRef | None, batch: list[ImageRef] | None = None) -> None:
+                         content: ImageRef | None, batch: list[ImageRef] | None = None, *, user: User,
+                         tracker: JobTracker) -> None:
+    """Photo or drawing; with one upscaler installed there is nothing to ask and the job starts."""
     variants = availability.models.get("upscale")
     if variants is None or content is None:
         await dialogue.reset(state)
         await show_menu(bot, chat_id, availability, _("Upscaling is not installed right now.") if variants is None
                         else _("Let's start again: press /start."))
         return
-    await dialogue.save_draft(state, Recipe(kind="upscale", model="upscale", content=content, batch=list(batch or [])))
+    draft = Recipe(kind="upscale", model="upscale", content=content, batch=list(batch or []))
+    await dialogue.save_draft(state, draft)
     await state.set_state(Upscale.variant)
+    if len(variants) == 1:
+        draft.preset = variants[0]
+        await start_job(draft, user=user, chat_id=chat_id, state=state, tracker=tracker)
+        return
     await bot.send_message(chat_id, _("What is in the picture?"), reply_markup=upscale_kb.variants(variants))
 
 

@@ -112,6 +112,10 @@ class ResultStrengthCb(CallbackData, prefix="rv"):
     percent: int
 
 
+class RetryCb(CallbackData, prefix="ra"):
+    """Under a "busy" answer: submit the same request again (the draft kept in FSM data)."""
+
+
 class Setting(StrEnum):
     SIZE = "size"  # value: a Size
     AS_FILE = "as_file"  # value: 0 | 1

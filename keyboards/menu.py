@@ -8,7 +8,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from ml_models.registry import Availability
 
-from .callbacks import CancelCb, CancelTarget, MenuAction, MenuCb, Mode, PhotoFirstCb
+from .callbacks import CancelCb, CancelTarget, MenuAction, MenuCb, Mode, PhotoFirstCb, RetryCb
 
 ARBITRARY_MODELS = ("microast", "adain", "gatys")
 PRESET_MODELS = ("johnson", "cyclegan")
@@ -67,4 +67,13 @@ def job_status() -> InlineKeyboardMarkup:
     """Under the status message of a queued or running job."""
     kb = InlineKeyboardBuilder()
     kb.button(text=_("✖️ Cancel the job"), callback_data=CancelCb(what=CancelTarget.JOB))
+    return kb.as_markup()
+
+
+def try_again() -> InlineKeyboardMarkup:
+    """Under a "busy" answer: the same request again, or the menu."""
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("🔁 Try again"), callback_data=RetryCb())
+    kb.button(text=_("🏠 Menu"), callback_data=MenuCb(action=MenuAction.HOME))
+    kb.adjust(2)
     return kb.as_markup()

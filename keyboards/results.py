@@ -21,7 +21,7 @@ def actions(rid: int, *, strength: bool, restyle: bool, upscale: bool, as_file: 
     if as_file:
         kb.button(text=_("📎 Send as file"), callback_data=ResultCb(action=ResultAction.FILE, rid=rid))
     kb.button(text=_("🏠 Menu"), callback_data=MenuCb(action=MenuAction.HOME))
-    kb.adjust(1)
+    kb.adjust(2)  # two columns: the picture stays in view on a phone
     return kb.as_markup()
 
 

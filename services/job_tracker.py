@@ -153,7 +153,7 @@ class JobTracker:
         try:
             handle = await self.executor.submit(job)
         except QueueBusy as busy:
-            await self.bot.send_message(order.chat_id, _busy_text(busy), reply_markup=menu_kb.home())
+            await self.bot.send_message(order.chat_id, _busy_text(busy), reply_markup=menu_kb.try_again())
             return False
         except EngineError as exc:  # refused before queueing (too many pixels for the model, ...)
             await self.bot.send_message(order.chat_id, "❌ " + error_text(exc.code), reply_markup=menu_kb.home())

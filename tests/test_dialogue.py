@@ -232,3 +232,88 @@ async def test_cancel_stops_the_rest_of_an_album(bot: Harness) -> None:
     assert len(bot.executor.jobs) == 1
     await anna.say("/cancel")
     assert len(bot.executor.jobs) == 1 and any("rest of the album" in t for t in anna.texts())
+
+
+# ------------------------------------------------------------------------------------------------ fewer taps
+
+
+async def test_one_algorithm_installed_means_no_algorithm_screen(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, models={"microast": ()})
+    anna = harness.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("My own style"), "My own style")
+    said = anna.said()
+    assert not any(s.button("MicroAST") for s in said)
+    assert any("Send me the photo" in s.text for s in said)
+    await harness.close()
+
+
+async def test_one_upscaler_installed_means_no_variant_screen(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, models={"upscale": ("general",)})
+    anna = harness.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("Upscale"), "Upscale")
+    await anna.send_photo()
+    assert [j.request.preset for j in harness.executor.jobs] == ["general"]
+    await harness.close()
+
+
+async def test_moving_between_menus_edits_the_menu_message(bot: Harness) -> None:
+    anna = bot.chat()
+    await anna.say("/start")
+    menu = anna.last_with("My own style")
+    anna.said()
+    await anna.press(menu, "My own style")
+    said = anna.said()
+    assert not [s for s in said if s.method == "SendMessage"]
+    edits = [s for s in said if s.method == "EditMessageText"]
+    assert edits and edits[0].message_id == menu.message_id and edits[0].button("MicroAST")
+    await anna.press(anna.last_with("MicroAST"), "MicroAST")
+    assert [s.method for s in anna.said() if s.method.startswith(("Send", "Edit"))] == ["EditMessageText"]
+
+
+async def test_the_gallery_album_goes_out_once_per_dialogue(bot: Harness) -> None:
+    from ml_models import registry
+
+    for style in list(registry.GALLERY.values())[:3]:
+        path = bot.settings.engine.styles_dir / style.file.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(jpeg(color=(90, 30, 30)))
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("My own style"), "My own style")
+    await anna.press(anna.last_with("MicroAST"), "MicroAST")
+    await anna.send_photo()
+    await anna.press(anna.last_with("gallery"), "gallery")
+    first = registry.GALLERY[list(registry.GALLERY)[0]]
+    await anna.press(anna.last_with(f"1. {first.title_en}"), first.title_en)
+    await anna.press(anna.last_with("second style"), "second style")
+    await anna.press(anna.last_with("gallery"), "gallery")
+    albums = [s for s in anna.said(new=False) if s.method == "SendMediaGroup"]
+    assert len(albums) == 1
+
+
+async def test_result_buttons_come_in_two_columns(bot: Harness) -> None:
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("Ready styles"), "Ready styles")
+    await anna.press(anna.last_with("Mosaic"), "Mosaic")
+    await anna.send_photo()
+    result = next(s for s in anna.said() if s.method == "SendPhoto" and s.markup)
+    rows = result.markup.inline_keyboard
+    assert max(len(row) for row in rows) == 2 and len(rows) <= 3
+
+
+async def test_busy_answer_offers_try_again_with_the_same_photo(bot: Harness) -> None:
+    from jobs import QueueBusy
+
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("Ready styles"), "Ready styles")
+    await anna.press(anna.last_with("Mosaic"), "Mosaic")
+    bot.executor.refuse.append(QueueBusy(21, "queue_full"))
+    photo = jpeg(color=(12, 200, 90))
+    await anna.send_photo(photo)
+    assert not bot.executor.jobs
+    await anna.press(anna.last_with("Try again"), "Try again")
+    assert [(j.request.preset, j.request.content) for j in bot.executor.jobs] == [("mosaic", photo)]
