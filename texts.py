@@ -74,10 +74,16 @@ def preset_title(model_id: str, preset_id: str | None) -> str:
     return title(spec)
 
 
+def decimal(value: float, digits: int = 1) -> str:
+    """A number as the reader writes it: "0.4" in English, "0,4" in Russian."""
+    text = f"{value:.{digits}f}"
+    return text.replace(".", ",") if language() == "ru" else text
+
+
 def duration(seconds: float) -> str:
     seconds = max(0.0, float(seconds))
     if seconds < 10:
-        return _("{n:.1f} s").format(n=seconds)
+        return _("{n} s").format(n=decimal(seconds))
     if seconds < 90:
         return _("{n} s").format(n=round(seconds))
     minutes, rest = divmod(round(seconds), 60)
@@ -85,6 +91,25 @@ def duration(seconds: float) -> str:
         return _("{m} min {s} s").format(m=minutes, s=rest)
     hours, minutes = divmod(minutes, 60)
     return _("{h} h {m} min").format(h=hours, m=minutes)
+
+
+def about(seconds: float) -> str:
+    """A rough duration for choosing, not a promise: "about 1 s", "about 40 s", "about 3 min"."""
+    seconds = max(1.0, float(seconds))
+    if seconds < 60:
+        step = 1 if seconds < 10 else 5
+        return _("about {n} s").format(n=max(1, round(seconds / step) * step))
+    return _("about {n} min").format(n=round(seconds / 60))
+
+
+SPEEDS = {"microast": __("⚡ Quick"), "adain": __("🎨 Finer"), "gatys": __("🖌 Detailed")}
+"""What each own-style algorithm gives, in the user's words (model names are for /help and the result's details)."""
+
+
+def speed_label(model_id: str, seconds: float) -> str:
+    """A button such as "⚡ Quick · about 1 s": what the user gets and how long it takes on this server."""
+    label = SPEEDS.get(model_id)
+    return f"{label if label is not None else title(registry.get(model_id))} · {about(seconds)}"
 
 
 def percent(value: float) -> str:

@@ -11,12 +11,24 @@ from aiogram.utils.i18n import gettext as _
 import dialogue
 from config import Settings
 from dialogue import ImageRef, Recipe
+from jobs import Executor
+from jobs.eta import Estimator
 from keyboards import menu as menu_kb
+from ml_models import registry
 from ml_models.registry import Availability
 from services.batch import start_batch
 from services.file_store import FileStore, InputRejected
 from services.job_tracker import JobTracker, Order
 from texts import error_text, language
+
+
+def expected_seconds(executor: Executor, model_id: str) -> float:
+    """How long a standard-size job of this model takes on this server: the job layer's ETA model (learnt from the
+    finished jobs when the executor offers it, its CPU defaults otherwise)."""
+    spec = registry.get(model_id)
+    pixels = spec.default_max_side * spec.default_max_side * 3 // 4  # a 4:3 photo at the standard size
+    estimate = getattr(executor, "estimate", None)
+    return float(estimate(model_id, pixels)) if callable(estimate) else Estimator().estimate(model_id, pixels)
 
 
 def menu_text() -> str:

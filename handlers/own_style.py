@@ -16,8 +16,17 @@ import dialogue
 from config import Settings
 from dialogue import ImageRef, Recipe
 from handlers.albums import album_of
-from handlers.flow import chat_id_of, edit_quietly, show_menu, show_screen, start_job, take_pictures
+from handlers.flow import (
+    chat_id_of,
+    edit_quietly,
+    expected_seconds,
+    show_menu,
+    show_screen,
+    start_job,
+    take_pictures,
+)
 from handlers.states import OwnStyle
+from jobs import Executor
 from keyboards import menu as menu_kb
 from keyboards import own_style as own_kb
 from keyboards.callbacks import (
@@ -38,7 +47,7 @@ from ml_models.registry import Availability
 from services.file_store import FileStore
 from services.gallery import Gallery, Tile
 from services.job_tracker import JobTracker
-from texts import description, options_summary, title
+from texts import SPEEDS, options_summary, speed_label, title
 
 ALGORITHMS = ("microast", "adain", "gatys")
 
@@ -51,24 +60,24 @@ def installed_algorithms(availability: Availability) -> list[registry.ModelSpec]
 
 
 async def open_own_style(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability,
-                         gallery: Gallery) -> None:
+                         gallery: Gallery, executor: Executor) -> None:
     await dialogue.reset(state)
-    await offer_algorithms(bot, chat_id_of(query), state, availability, gallery, Recipe(kind="own"), query)
+    await offer_algorithms(bot, chat_id_of(query), state, availability, gallery, executor, Recipe(kind="own"), query)
 
 
 async def own_style_for_photo(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability,
-                              gallery: Gallery) -> None:
+                              gallery: Gallery, executor: Executor) -> None:
     """The photo sent outside a dialogue becomes the content; of an album, the second picture becomes the style."""
     draft = await dialogue.draft(state) or Recipe(kind="own")
     recipe = Recipe(kind="own", content=draft.content)
     if draft.batch:
         recipe.styles, recipe.weights = [draft.batch[0]], [1.0]
         await bot.send_message(chat_id_of(query), _album_note(1 + len(draft.batch)))
-    await offer_algorithms(bot, chat_id_of(query), state, availability, gallery, recipe, query)
+    await offer_algorithms(bot, chat_id_of(query), state, availability, gallery, executor, recipe, query)
 
 
 async def offer_algorithms(bot: Bot, chat_id: int, state: FSMContext, availability: Availability, gallery: Gallery,
-                           recipe: Recipe, query: CallbackQuery | None = None) -> None:
+                           executor: Executor, recipe: Recipe, query: CallbackQuery | None = None) -> None:
     """The algorithm screen; with one algorithm installed there is nothing to choose and the dialogue goes on."""
     models = installed_algorithms(availability)
     if not models:
@@ -79,8 +88,9 @@ async def offer_algorithms(bot: Bot, chat_id: int, state: FSMContext, availabili
         await _use_algorithm(bot, chat_id, state, gallery, models[0], query)
         return
     await state.set_state(OwnStyle.algorithm)
-    lines = [_("Choose the algorithm:")] + [f"• <b>{title(spec)}</b>: {description(spec)}" for spec in models]
-    await _screen(bot, chat_id, query, "\n".join(lines), own_kb.algorithms(models))
+    choices = [(spec.id, speed_label(spec.id, expected_seconds(executor, spec.id))) for spec in models]
+    text = _("Quick, or slower and finer? The times are for a photo of standard size on this server right now.")
+    await _screen(bot, chat_id, query, text, own_kb.algorithms(choices))
 
 
 async def _screen(bot: Bot, chat_id: int, query: CallbackQuery | None, text: str,
@@ -221,7 +231,7 @@ async def _add_style(chat_id: int, bot: Bot, state: FSMContext, ref: ImageRef, s
 
 def options_text(draft: Recipe) -> str:
     spec = registry.get(draft.model or "microast")
-    lines = [_("<b>{model}</b>: {summary}").format(model=title(spec),
+    lines = [_("<b>{model}</b>: {summary}").format(model=SPEEDS.get(spec.id) or title(spec),
                                                    summary=options_summary(spec.id, draft.options, draft.weights))]
     lines.append(_("Strength: how strongly the style is applied. Keep colours: keep the colours of your photo. "
                    "HD: a larger picture, takes longer."))

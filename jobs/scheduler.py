@@ -264,6 +264,10 @@ class Scheduler:
 
     # ------------------------------------------------------------------------------------------ status
 
+    def estimate(self, model: str, pixels: int | None) -> float:
+        """Seconds a job of ``model`` on ``pixels`` input pixels takes here, learnt from the finished jobs."""
+        return self._estimator.estimate(model, pixels)
+
     def _estimate(self, entry: Entry) -> float:
         return self._estimator.estimate(entry.job.request.model, entry.pixels)
 

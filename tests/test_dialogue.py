@@ -33,7 +33,7 @@ async def test_own_style_from_start_to_result(bot: Harness) -> None:
     anna = bot.chat()
     await anna.say("/start")
     await anna.press(anna.last_with("My own style"), "My own style")
-    await anna.press(anna.last_with("MicroAST"), "MicroAST")
+    await anna.press(anna.last_with("Quick"), "Quick")
     await anna.send_photo(jpeg(color=(10, 200, 10)))
     await anna.send_photo(jpeg(color=(10, 10, 200)))
     await anna.press(anna.last_with("Go"), "Go")
@@ -73,7 +73,7 @@ async def test_a_refused_picture_keeps_every_own_style_choice(bot: Harness) -> N
     anna = bot.chat()
     await anna.say("/start")
     await anna.press(anna.last_with("My own style"), "My own style")
-    await anna.press(anna.last_with("MicroAST"), "MicroAST")
+    await anna.press(anna.last_with("Quick"), "Quick")
     await anna.send_photo(jpeg(color=(10, 200, 10)))
     await anna.send_photo(jpeg(color=(10, 10, 200)))
     await anna.press(anna.last_with("75%"), "75%")
@@ -203,7 +203,7 @@ async def test_an_album_of_two_at_the_own_style_photo_step_is_photo_and_style(bo
     anna = bot.chat()
     await anna.say("/start")
     await anna.press(anna.last_with("My own style"), "My own style")
-    await anna.press(anna.last_with("MicroAST"), "MicroAST")
+    await anna.press(anna.last_with("Quick"), "Quick")
     photo, style = jpeg(color=(10, 10, 10)), jpeg(color=(200, 200, 200))
     await anna.send_album([photo, style])
     await anna.press(anna.last_with("Go"), "Go")
@@ -216,7 +216,7 @@ async def test_an_album_of_four_for_own_style_says_which_are_used(bot: Harness) 
     anna = bot.chat()
     await anna.say("/start")
     await anna.press(anna.last_with("My own style"), "My own style")
-    await anna.press(anna.last_with("AdaIN"), "AdaIN")
+    await anna.press(anna.last_with("Finer"), "Finer")
     await anna.send_album([jpeg(color=(60 * i, 60 * i, 60 * i)) for i in range(4)])
     assert any("the other 2 are left out" in t for t in anna.texts())
     assert anna.last_with("Go")
@@ -243,7 +243,7 @@ async def test_one_algorithm_installed_means_no_algorithm_screen(tmp_path: Path)
     await anna.say("/start")
     await anna.press(anna.last_with("My own style"), "My own style")
     said = anna.said()
-    assert not any(s.button("MicroAST") for s in said)
+    assert not any(s.button("Quick") for s in said)
     assert any("Send me the photo" in s.text for s in said)
     await harness.close()
 
@@ -267,8 +267,8 @@ async def test_moving_between_menus_edits_the_menu_message(bot: Harness) -> None
     said = anna.said()
     assert not [s for s in said if s.method == "SendMessage"]
     edits = [s for s in said if s.method == "EditMessageText"]
-    assert edits and edits[0].message_id == menu.message_id and edits[0].button("MicroAST")
-    await anna.press(anna.last_with("MicroAST"), "MicroAST")
+    assert edits and edits[0].message_id == menu.message_id and edits[0].button("Quick")
+    await anna.press(anna.last_with("Quick"), "Quick")
     assert [s.method for s in anna.said() if s.method.startswith(("Send", "Edit"))] == ["EditMessageText"]
 
 
@@ -282,7 +282,7 @@ async def test_the_gallery_album_goes_out_once_per_dialogue(bot: Harness) -> Non
     anna = bot.chat()
     await anna.say("/start")
     await anna.press(anna.last_with("My own style"), "My own style")
-    await anna.press(anna.last_with("MicroAST"), "MicroAST")
+    await anna.press(anna.last_with("Quick"), "Quick")
     await anna.send_photo()
     await anna.press(anna.last_with("gallery"), "gallery")
     first = registry.GALLERY[list(registry.GALLERY)[0]]
@@ -317,3 +317,45 @@ async def test_busy_answer_offers_try_again_with_the_same_photo(bot: Harness) ->
     assert not bot.executor.jobs
     await anna.press(anna.last_with("Try again"), "Try again")
     assert [(j.request.preset, j.request.content) for j in bot.executor.jobs] == [("mosaic", photo)]
+
+
+# ------------------------------------------------------------------------------------------------ plain words
+
+
+async def test_the_greeting_lists_only_installed_modes(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, models={"johnson": ("candy",)})
+    anna = harness.chat()
+    await anna.say("/start")
+    greeting = anna.said()[-1].text
+    assert "Ready styles" in greeting and "My own style" not in greeting and "Upscale" not in greeting
+    await harness.close()
+
+
+async def test_algorithms_are_offered_by_speed_with_the_job_layers_estimate(bot: Harness) -> None:
+    bot.executor.estimate = lambda model, pixels: {"microast": 0.8, "adain": 42.0}[model]
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("My own style"), "My own style")
+    screen = anna.last_with("Quick")
+    assert screen.buttons()[:2] == ["⚡ Quick · about 1 s", "🎨 Finer · about 40 s"]
+    for jargon in ("MicroAST", "AdaIN", "VGG", "network"):
+        assert jargon not in screen.text + " ".join(screen.buttons())
+    await anna.press(screen, "Quick")
+    await anna.send_photo()
+    await anna.send_photo(jpeg(color=(0, 0, 250)))
+    options = anna.last_with("Go")
+    assert "MicroAST" not in options.text and "Quick" in options.text
+    await anna.say("/help")
+    assert "MicroAST" in anna.texts()[-1]
+
+
+async def test_blend_buttons_say_the_mix(bot: Harness) -> None:
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("My own style"), "My own style")
+    await anna.press(anna.last_with("Finer"), "Finer")
+    await anna.send_album([jpeg(color=(200, 0, 0)), jpeg(color=(0, 200, 0))])
+    await anna.press(anna.last_with("second style"), "second style")
+    await anna.send_photo(jpeg(color=(0, 0, 200)))
+    options = anna.last_with("Go")
+    assert "Mix 50/50" in " ".join(options.buttons()) and "2nd" not in " ".join(options.buttons())
