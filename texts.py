@@ -93,13 +93,18 @@ def duration(seconds: float) -> str:
     return _("{h} h {m} min").format(h=hours, m=minutes)
 
 
-def about(seconds: float) -> str:
-    """A rough duration for choosing, not a promise: "about 1 s", "about 40 s", "about 3 min"."""
+def rough(seconds: float) -> str:
+    """A duration rounded for reading at a glance: "1 s", "40 s", "3 min"."""
     seconds = max(1.0, float(seconds))
     if seconds < 60:
         step = 1 if seconds < 10 else 5
-        return _("about {n} s").format(n=max(1, round(seconds / step) * step))
-    return _("about {n} min").format(n=round(seconds / 60))
+        return _("{n} s").format(n=max(1, round(seconds / step) * step))
+    return _("{n} min").format(n=round(seconds / 60))
+
+
+def about(seconds: float) -> str:
+    """For choosing, not a promise: "about 1 s", "about 3 min"."""
+    return _("about {time}").format(time=rough(seconds))
 
 
 SPEEDS = {"microast": __("⚡ Quick"), "adain": __("🎨 Finer"), "gatys": __("🖌 Detailed")}

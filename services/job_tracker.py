@@ -37,8 +37,9 @@ from ml_models import registry
 from ml_models.api import JobRequest, JobResult
 from ml_models.errors import EngineError
 from ml_models.limits import telegram_photo_ok
+from services.countdown import Countdown
 from services.file_store import FileStore, InputRejected
-from texts import duration, error_text, options_summary, preset_title, progress_bar
+from texts import duration, error_text, options_summary, preset_title
 
 log = logging.getLogger(__name__)
 
@@ -233,16 +234,18 @@ class JobTracker:
 
     async def _consume(self, handle: Any, job: Job, status: StatusMessage | None) -> None:
         async with AsyncExitStack() as working:
+            estimate, countdown = None, Countdown(None)
             async for event in handle.events():
                 if isinstance(event, Queued):
+                    estimate = event.eta_s
                     await _show(status, _queued_text(event), menu_kb.job_status())
                 elif isinstance(event, Started):
-                    await _show(status, _("🎨 Working on your picture…"), menu_kb.job_status())
+                    countdown = Countdown(estimate)  # the ETA when it was next in line: about its own duration
+                    await _show(status, countdown.text(), menu_kb.job_status())
                     await working.enter_async_context(ChatActionSender.upload_photo(chat_id=job.chat_id,
                                                                                     bot=self.bot))
                 elif isinstance(event, Progress):
-                    text = _("🎨 Working on your picture…") + "\n" + progress_bar(event.done, event.total)
-                    await _show(status, text, menu_kb.job_status())
+                    await _show(status, countdown.text(event.done, event.total), menu_kb.job_status())
                 elif isinstance(event, Done):
                     await working.aclose()
                     await self._deliver(job, event.result, status)

@@ -359,3 +359,28 @@ async def test_blend_buttons_say_the_mix(bot: Harness) -> None:
     await anna.send_photo(jpeg(color=(0, 0, 200)))
     options = anna.last_with("Go")
     assert "Mix 50/50" in " ".join(options.buttons()) and "2nd" not in " ".join(options.buttons())
+
+
+# ------------------------------------------------------------------------------------------------ status and busy
+
+
+async def test_the_status_of_a_running_job_shows_the_time_left(bot: Harness) -> None:
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("Ready styles"), "Ready styles")
+    await anna.press(anna.last_with("Mosaic"), "Mosaic")
+    bot.executor.outcomes.append(Outcome(hold=True, eta_s=30.0))
+    await anna.send_photo()
+    edits = [s.text for s in anna.said() if s.method == "EditMessageText"]
+    assert edits and "Working" in edits[-1] and "Ready in about" in edits[-1], edits
+
+
+def test_the_countdown_follows_the_estimate_then_the_pace() -> None:
+    from services.countdown import Countdown
+
+    now = [100.0]
+    countdown = Countdown(30.0, clock=lambda: now[0])
+    now[0] += 10
+    assert countdown.left() == 20.0
+    assert countdown.left(done=1, total=4) == 30.0  # a quarter in 10 s: three quarters take 30 s
+    assert Countdown(None).left() is None
