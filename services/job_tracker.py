@@ -39,7 +39,7 @@ from ml_models.errors import EngineError
 from ml_models.limits import telegram_photo_ok
 from services.countdown import Countdown
 from services.file_store import FileStore, InputRejected
-from texts import duration, error_text, options_summary, preset_title
+from texts import duration, error_text, options_summary, preset_title, rough
 
 log = logging.getLogger(__name__)
 
@@ -355,6 +355,9 @@ def _queued_text(event: Queued) -> str:
 def _busy_text(busy: QueueBusy) -> str:
     if busy.reason == "user_limit":
         return _("⏳ You already have a picture in the works. Wait for it, or press /cancel to stop it.")
+    if busy.reason == "long_wait":
+        return _("⏳ I am very busy right now: your picture would wait about {wait} before I could start it. "
+                 "Please try again in a few minutes.").format(wait=rough(busy.wait_s or 0))
     if busy.reason == "stopping":
         return _("⏳ I am restarting right now. Please send your request again in a minute.")
     return _("⏳ I am very busy right now: you would be number {position} in the queue, and the queue is full. "

@@ -384,3 +384,15 @@ def test_the_countdown_follows_the_estimate_then_the_pace() -> None:
     assert countdown.left() == 20.0
     assert countdown.left(done=1, total=4) == 30.0  # a quarter in 10 s: three quarters take 30 s
     assert Countdown(None).left() is None
+
+
+async def test_a_long_wait_is_explained_with_the_wait(bot: Harness) -> None:
+    from jobs import QueueBusy
+
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("Ready styles"), "Ready styles")
+    await anna.press(anna.last_with("Mosaic"), "Mosaic")
+    bot.executor.refuse.append(QueueBusy(40, "long_wait", wait_s=300.0))
+    await anna.send_photo()
+    assert "would wait about 5 min" in anna.last_with("Try again").text
