@@ -35,12 +35,14 @@ class ImageRef:
     unique_id: str | None = None
     path: str | None = None  # local copy (a result we produced), read before downloading
     gallery: str | None = None  # registry.GALLERY id: read from STYLES_DIR
+    width: int | None = None  # from the header, when the bot has read it (for sizes said before the job)
+    height: int | None = None
 
     @classmethod
     def load(cls, raw: dict[str, Any] | None) -> ImageRef | None:
         if not raw:
             return None
-        return cls(**{k: raw.get(k) for k in ("file_id", "unique_id", "path", "gallery")})
+        return cls(**{k: raw.get(k) for k in ("file_id", "unique_id", "path", "gallery", "width", "height")})
 
     def dump(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -118,6 +120,8 @@ class LastResult:
     file_id: str | None  # what Telegram stored when we sent it
     mime: str
     sent_as_document: bool
+    width: int | None = None
+    height: int | None = None
 
     @classmethod
     def load(cls, raw: dict[str, Any] | None) -> LastResult | None:
@@ -127,7 +131,8 @@ class LastResult:
         if recipe is None:
             return None
         return cls(rid=int(raw["rid"]), recipe=recipe, path=raw.get("path"), file_id=raw.get("file_id"),
-                   mime=raw.get("mime", "image/jpeg"), sent_as_document=bool(raw.get("sent_as_document")))
+                   mime=raw.get("mime", "image/jpeg"), sent_as_document=bool(raw.get("sent_as_document")),
+                   width=raw.get("width"), height=raw.get("height"))
 
     def dump(self) -> dict[str, Any]:
         out = asdict(self)

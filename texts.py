@@ -143,3 +143,14 @@ def progress_bar(done: int, total: int, width: int = 10) -> str:
     done = min(max(0, int(done)), total)
     filled = round(width * done / total)
     return "▰" * filled + "▱" * (width - filled) + f" {round(100 * done / total)}%"
+
+
+def size(width: int, height: int) -> str:
+    return f"{width}×{height}"
+
+
+def upscale_outcome(width: int, height: int, out_width: int, out_height: int) -> str:
+    """"4032×3024 → 8192×6144 (x2)": what an upscale makes of this picture, the factor against the original."""
+    factor = max(out_width, out_height) / max(width, height, 1)
+    shown = decimal(factor, 1).rstrip("0").rstrip(".,") if abs(factor - round(factor)) > 0.05 else str(round(factor))
+    return f"{size(width, height)} → {size(out_width, out_height)} (x{shown})"

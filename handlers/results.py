@@ -14,6 +14,7 @@ from aiogram.types import CallbackQuery, FSInputFile
 from aiogram.utils.i18n import gettext as _
 
 import dialogue
+from config import Settings
 from dialogue import ImageRef, LastResult, Recipe
 from handlers.flow import SELF_ANSWERED, chat_id_of, edit_quietly, show_menu, start_job
 from handlers.own_style import ask_for_style
@@ -65,11 +66,12 @@ async def restyle_pressed(query: CallbackQuery, callback_data: ResultCb, state: 
 
 
 async def upscale_pressed(query: CallbackQuery, callback_data: ResultCb, state: FSMContext, bot: Bot,
-                          availability: Availability, tracker: JobTracker) -> None:
+                          availability: Availability, tracker: JobTracker, settings: Settings) -> None:
     if (last := await _current(query, callback_data.rid, state, bot, availability)) is not None:
         await dialogue.reset(state)
         await offer_variants(bot, chat_id_of(query), state, availability,
-                             ImageRef(file_id=last.file_id, path=last.path), user=query.from_user, tracker=tracker)
+                             ImageRef(file_id=last.file_id, path=last.path, width=last.width, height=last.height),
+                             user=query.from_user, tracker=tracker, settings=settings)
 
 
 async def file_wanted(query: CallbackQuery, callback_data: ResultCb, state: FSMContext, bot: Bot,

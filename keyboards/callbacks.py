@@ -93,6 +93,12 @@ class UpscaleCb(CallbackData, prefix="up"):
     preset: str
 
 
+class UpscaleSizeCb(CallbackData, prefix="uz"):
+    """The input side to upscale from (the result is four times that, within MAX_OUTPUT_SIDE)."""
+
+    side: int
+
+
 class ResultAction(StrEnum):
     STRENGTH = "strength"
     RESTYLE = "restyle"

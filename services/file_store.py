@@ -147,12 +147,12 @@ class FileStore:
             raise InputRejected("not_image")
         if item.file_size is not None and item.file_size > MAX_DOWNLOAD_BYTES:
             raise InputRejected("file_too_big")
-        ref = ImageRef(file_id=item.file_id, unique_id=item.file_unique_id)
         data = await self._download(bot, item.file_id)
         try:
-            await asyncio.to_thread(probe, data, max_pixels)
+            header = await asyncio.to_thread(probe, data, max_pixels)
         except ImageError as exc:
             raise InputRejected(exc.code) from None
+        ref = ImageRef(file_id=item.file_id, unique_id=item.file_unique_id, width=header.width, height=header.height)
         self._remember(item.file_unique_id, data)
         return ref
 

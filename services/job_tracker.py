@@ -39,7 +39,7 @@ from ml_models.errors import EngineError
 from ml_models.limits import telegram_photo_ok
 from services.countdown import Countdown
 from services.file_store import FileStore, InputRejected
-from texts import duration, error_text, options_summary, preset_title, rough
+from texts import duration, error_text, options_summary, preset_title, rough, size
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class JobTracker:
         content = await self.files.read(self.bot, recipe.content)
         styles = [await self.files.read(self.bot, ref) for ref in recipe.styles]
         spec = registry.get(recipe.model)
-        allowed = {opt.name for opt in spec.options}
+        allowed = {opt.name for opt in spec.options} | {"max_side"}  # max_side: the upscale size the user chose
         options = {k: v for k, v in recipe.options.items() if k in allowed}
         return JobRequest(model=recipe.model, content=content, preset=recipe.preset, styles=styles,
                           style_weights=list(recipe.weights) if styles else [], options=options)
@@ -283,7 +283,7 @@ class JobTracker:
                 as_document = True
             file_id = (sent.photo[-1].file_id if sent.photo else sent.document.file_id if sent.document else None)
         last = LastResult(rid=rid, recipe=recipe, path=str(path) if path else None, file_id=file_id,
-                          mime=result.mime, sent_as_document=as_document)
+                          mime=result.mime, sent_as_document=as_document, width=result.width, height=result.height)
         await self._remember(job, last)
         log.info("job %s delivered to %s: %dx%d %s in %.1fs", job.id, job.chat_id, result.width, result.height,
                  "document" if as_document else "photo", result.seconds)
@@ -367,9 +367,12 @@ def _busy_text(busy: QueueBusy) -> str:
 def result_caption(recipe: Recipe, result: JobResult) -> str:
     model = recipe.model or ""
     parts = [preset_title(model, recipe.preset) if model in registry.MODELS else model]
-    if recipe.kind == "upscale":
-        parts.append(f"{result.width}×{result.height}")
-    elif model in registry.MODELS:
+    source = recipe.content
+    if source is not None and source.width and source.height:  # the input's size too: nothing shrunk silently
+        parts.append(f"{size(source.width, source.height)} → {size(result.width, result.height)}")
+    elif recipe.kind == "upscale":
+        parts.append(size(result.width, result.height))
+    if recipe.kind != "upscale" and model in registry.MODELS:
         summary = options_summary(model, recipe.options, recipe.weights)
         if summary:
             parts.append(summary)

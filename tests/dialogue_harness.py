@@ -208,6 +208,8 @@ class Outcome:
     code: str | None = None
     hold: bool = False
     eta_s: float = 1.0
+    claimed: tuple[int, int] | None = None  # the size the result says it has (a big one without encoding it)
+    image: bytes | None = None  # the encoded result as it is (a 50 MB PNG, say)
 
 
 class StubExecutor:
@@ -253,9 +255,10 @@ class StubExecutor:
         if outcome.code:
             handle.emit(Failed(code=outcome.code, message="refused by the stub"))
             return
-        data = jpeg(outcome.size)
-        handle.emit(Done(JobResult(image=data, mime="image/jpeg", width=outcome.size[0], height=outcome.size[1],
-                                   seconds=0.4, info={})))
+        data = outcome.image or jpeg(outcome.size)
+        mime = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+        width, height = outcome.claimed or outcome.size
+        handle.emit(Done(JobResult(image=data, mime=mime, width=width, height=height, seconds=0.4, info={})))
 
     def release(self) -> None:
         for event in self._release.values():

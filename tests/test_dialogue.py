@@ -396,3 +396,39 @@ async def test_a_long_wait_is_explained_with_the_wait(bot: Harness) -> None:
     bot.executor.refuse.append(QueueBusy(40, "long_wait", wait_s=300.0))
     await anna.send_photo()
     assert "would wait about 5 min" in anna.last_with("Try again").text
+
+
+# ------------------------------------------------------------------------------------------------ big pictures
+
+
+async def test_a_big_picture_is_never_shrunk_silently_before_upscaling(bot: Harness) -> None:
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("Upscale"), "Upscale")
+    await anna.send_photo(jpeg((4032, 3024)))
+    await anna.press(anna.last_with("Photo"), "Photo")
+    screen = anna.last_with("(x2)")
+    assert "4032×3024" in screen.text and not bot.executor.jobs
+    assert screen.buttons()[:2] == ["4032×3024 → 4096×3072 (x1)", "4032×3024 → 8192×6144 (x2)"]
+    bot.executor.outcomes.append(Outcome(claimed=(8192, 6144)))
+    await anna.press(screen, "(x2)")
+    assert bot.executor.jobs[0].request.options == {"max_side": 2048}
+    result = next(s for s in anna.said() if s.method == "SendDocument" and s.markup)
+    assert "4032×3024 → 8192×6144" in result.text
+
+
+async def test_a_small_picture_upscales_without_a_question(bot: Harness) -> None:
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("Upscale"), "Upscale")
+    await anna.send_photo(jpeg((800, 600)))
+    await anna.press(anna.last_with("Photo"), "Photo")
+    assert len(bot.executor.jobs) == 1 and "max_side" not in bot.executor.jobs[0].request.options
+
+
+def test_upscale_result_sizes_follow_the_engine() -> None:
+    from handlers.upscale import result_sizes
+
+    assert result_sizes(4032, 3024, 8192) == [(1024, 4096, 3072), (2048, 8192, 6144)]
+    assert result_sizes(4032, 3024, 4096) == [(1024, 4096, 3072)]  # HD would give the same: no choice
+    assert result_sizes(1500, 1000, 8192) == [(1024, 4096, 2732), (2048, 6000, 4000)]
