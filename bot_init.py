@@ -101,7 +101,7 @@ def build(settings: Settings, executor: Executor | None = None, bot: Bot | None 
     storage, isolation = build_storage(settings)
     i18n = build_i18n(settings)
     availability = registry.available(settings.engine.weights_dir)
-    files = FileStore(settings.engine.styles_dir)
+    files = FileStore(settings.engine.styles_dir, converted_dir=settings.data_dir / "inputs")
     gallery = Gallery(settings.engine.styles_dir, settings.data_dir / "thumbs")
     tracker = JobTracker(bot=bot, executor=executor, storage=storage, isolation=isolation, i18n=i18n, files=files,
                          results_dir=settings.data_dir / "results", status_interval=settings.status_edit_interval,

@@ -20,7 +20,8 @@ RESULTS_KEPT = 10
 """Results whose buttons keep working: the newest ten per user (older buttons get one line and the menu)."""
 
 RESEND_CODES = frozenset({"empty", "not_image", "truncated", "animated", "too_many_pixels", "bad_aspect",
-                          "unsupported", "download_failed", "input_expired", "file_too_big", "not_image_document"})
+                          "unsupported", "download_failed", "input_expired", "file_too_big", "not_image_document",
+                          "heic"})
 """Refusals that ask the user to send the picture again: the dialogue goes back to the picture step for them."""
 
 PICTURE_STEP = {"own": "OwnStyle:photo", "ready": "ReadyStyle:photo", "upscale": "Upscale:photo"}

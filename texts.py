@@ -40,6 +40,8 @@ _ERRORS = {
     "download_failed": __("I could not download the file from Telegram. Please send it again."),
     "not_image_document": __("This file is not a picture. Please send a photo or an image file (JPEG, PNG, WebP)."),
     "input_expired": __("I no longer have the picture from that request. Please send it again."),
+    "heic": __("HEIC pictures (an iPhone's \"send as file\") cannot be read here. Please send it as a photo: "
+               "Telegram then turns it into a JPEG."),
 }
 
 

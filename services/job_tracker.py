@@ -37,6 +37,7 @@ from ml_models import registry
 from ml_models.api import JobRequest, JobResult
 from ml_models.errors import EngineError
 from ml_models.limits import telegram_photo_ok
+from services import oversize
 from services.countdown import Countdown
 from services.file_store import FileStore, InputRejected
 from texts import duration, error_text, options_summary, preset_title, rough, size
@@ -262,11 +263,14 @@ class JobTracker:
     async def _deliver(self, job: Job, result: JobResult, status: StatusMessage | None) -> None:
         recipe = Recipe.load(job.meta.get("recipe")) or Recipe(kind="own", model=job.request.model)
         rid = int(job.meta.get("rid", 0))
+        result, reencoded = await asyncio.to_thread(oversize.fit_for_telegram, result)
         as_document = (recipe.kind == "upscale" or bool(job.meta.get("as_file"))
                        or not telegram_photo_ok(result.width, result.height, len(result.image)))
         path = await asyncio.to_thread(self._keep_result, job, rid, result)
         markup = _result_markup(recipe, rid, as_document, self.can_upscale)
         caption = result_caption(recipe, result)
+        if reencoded:
+            caption += "\n" + _("📦 A high-quality JPEG: the PNG was larger than Telegram's 50 MB limit.")
         document = BufferedInputFile(result.image, filename=_file_name(recipe, rid, result.mime))
         if status:
             await status.finish(None)

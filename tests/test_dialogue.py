@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 
 from tests.dialogue_harness import Harness, Outcome, jpeg
@@ -432,3 +433,76 @@ def test_upscale_result_sizes_follow_the_engine() -> None:
     assert result_sizes(4032, 3024, 8192) == [(1024, 4096, 3072), (2048, 8192, 6144)]
     assert result_sizes(4032, 3024, 4096) == [(1024, 4096, 3072)]  # HD would give the same: no choice
     assert result_sizes(1500, 1000, 8192) == [(1024, 4096, 2732), (2048, 6000, 4000)]
+
+
+async def test_a_result_over_the_document_limit_goes_out_as_a_jpeg(bot: Harness, monkeypatch) -> None:
+    import io
+    import os
+
+    from PIL import Image
+
+    from services import oversize
+
+    noise = Image.frombytes("RGB", (256, 256), os.urandom(256 * 256 * 3))
+    buf = io.BytesIO()
+    noise.save(buf, "PNG")
+    monkeypatch.setattr(oversize, "DOCUMENT_LIMIT", len(buf.getvalue()) // 2)
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("Upscale"), "Upscale")
+    await anna.send_photo()
+    bot.executor.outcomes.append(Outcome(image=buf.getvalue(), size=(256, 256)))
+    await anna.press(anna.last_with("Photo"), "Photo")
+    result = next(s for s in anna.said() if s.method == "SendDocument" and s.markup)
+    sent = result.call.document.data
+    assert sent[:2] == b"\xff\xd8" and len(sent) <= oversize.DOCUMENT_LIMIT
+    assert result.call.document.filename.endswith(".jpg") and "50 MB" in result.text
+
+
+def heic(size: tuple[int, int] = (64, 48)) -> bytes:
+    import io
+
+    import pillow_heif
+    from PIL import Image
+
+    out = io.BytesIO()
+    pillow_heif.from_pillow(Image.new("RGB", size, (20, 160, 60))).save(out, quality=90)
+    return out.getvalue()
+
+
+async def _send_document(anna, data: bytes, name: str, mime: str) -> None:
+    from aiogram.types import Document, Update
+
+    file_id = anna.h.session.store(data)
+    message = anna._message(document=Document(file_id=file_id, file_unique_id="u" + file_id, file_name=name,
+                                              mime_type=mime, file_size=len(data)))
+    await anna.h.feed(Update(update_id=next(anna.h._updates), message=message))
+    await anna.h.settle()
+
+
+async def test_an_iphone_heic_file_is_decoded_and_reaches_the_worker_as_jpeg(bot: Harness) -> None:
+    pytest.importorskip("pillow_heif", reason="pillow-heif is not installed")
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("Ready styles"), "Ready styles")
+    await anna.press(anna.last_with("Mosaic"), "Mosaic")
+    await _send_document(anna, heic(), "IMG_0001.HEIC", "image/heic")
+    assert len(bot.executor.jobs) == 1
+    content = bot.executor.jobs[0].request.content
+    assert content[:2] == b"\xff\xd8"  # a JPEG: the workers never see HEIC
+    assert list((bot.settings.data_dir / "inputs").glob("*.jpg"))  # kept for later jobs (restarts, retries)
+
+
+async def test_a_heic_file_without_pillow_heif_gets_the_hint_to_send_a_photo(bot: Harness, monkeypatch) -> None:
+    pytest.importorskip("pillow_heif", reason="pillow-heif is not installed")
+    from services import file_store
+
+    data = heic()
+    monkeypatch.setattr(file_store, "heif_readable", lambda: False)
+    monkeypatch.setattr(file_store.Image, "OPEN", {k: v for k, v in file_store.Image.OPEN.items() if k != "HEIF"})
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("Ready styles"), "Ready styles")
+    await anna.press(anna.last_with("Mosaic"), "Mosaic")
+    await _send_document(anna, data, "IMG_0002.HEIC", "image/heic")
+    assert not bot.executor.jobs and any("send it as a photo" in t for t in anna.texts())
