@@ -27,6 +27,7 @@ import locales
 from config import Settings
 from handlers.albums import AlbumCollector
 from jobs import Executor, make_executor
+from keyboards import menu as menu_kb
 from ml_models import registry
 from services.file_store import FileStore
 from services.gallery import Gallery
@@ -118,29 +119,23 @@ def build(settings: Settings, executor: Executor | None = None, bot: Bot | None 
                   availability=availability)
 
 
-COMMANDS = ("start", "help", "cancel", "language", "settings")
+COMMANDS = menu_kb.COMMANDS
 
 
 def command_list(i18n: I18n, language: str) -> list[BotCommand]:
-    from aiogram.utils.i18n import gettext as _
-
     with i18n.context(), i18n.use_locale(language):
-        descriptions = {
-            "start": _("Main menu"),
-            "help": _("How it works"),
-            "cancel": _("Stop what is going on"),
-            "language": _("Русский / English"),
-            "settings": _("Result size, send as file"),
-        }
-    return [BotCommand(command=name, description=descriptions[name]) for name in COMMANDS]
+        return menu_kb.commands()
 
 
 async def set_commands(bot: Bot, i18n: I18n) -> None:
-    """The command menu in every language, plus a default for the other apps' languages."""
-    for language in i18n.available_locales:
-        await bot.set_my_commands(command_list(i18n, language), scope=BotCommandScopeDefault(),
-                                  language_code=language)
-    await bot.set_my_commands(command_list(i18n, i18n.default_locale), scope=BotCommandScopeDefault())
+    """The command menu and the bot's description and short description in every language, plus a default for the
+    other apps' languages (what a new user sees before the first message)."""
+    for language in [*i18n.available_locales, None]:
+        with i18n.context(), i18n.use_locale(language or i18n.default_locale):
+            code = {"language_code": language} if language else {}
+            await bot.set_my_commands(menu_kb.commands(), scope=BotCommandScopeDefault(), **code)
+            await bot.set_my_description(menu_kb.description(), **code)
+            await bot.set_my_short_description(menu_kb.short_description(), **code)
 
 
 def describe_availability(settings: Settings, availability: registry.Availability) -> list[str]:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import BotCommandScopeChat, CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from handlers.flow import menu_text, show_screen
+from handlers.flow import chat_id_of, menu_text, show_screen
 from keyboards import language as language_kb
 from keyboards import menu as menu_kb
 from keyboards.callbacks import LanguageCb, MenuAction, MenuCb
@@ -34,6 +37,8 @@ async def language_chosen(query: CallbackQuery, callback_data: LanguageCb, state
     with i18n.use_locale(code):
         await show_screen(bot, query, _("Done, I will speak English now.") + "\n" + menu_text(),
                           menu_kb.main_menu(availability))
+        with contextlib.suppress(TelegramAPIError):  # the "/" menu of this chat follows the chosen language
+            await bot.set_my_commands(menu_kb.commands(), scope=BotCommandScopeChat(chat_id=chat_id_of(query)))
 
 
 def router() -> Router:

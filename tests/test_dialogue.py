@@ -506,3 +506,29 @@ async def test_a_heic_file_without_pillow_heif_gets_the_hint_to_send_a_photo(bot
     await anna.press(anna.last_with("Mosaic"), "Mosaic")
     await _send_document(anna, data, "IMG_0002.HEIC", "image/heic")
     assert not bot.executor.jobs and any("send it as a photo" in t for t in anna.texts())
+
+
+# ------------------------------------------------------------------------------------------------ first contact
+
+
+async def test_the_description_and_short_description_are_set_in_both_languages(bot: Harness) -> None:
+    import bot_init
+
+    await bot_init.set_commands(bot.bot, bot.app.i18n)
+    calls = {(type(c).__name__, c.language_code): c for c in bot.session.calls}
+    for language in ("ru", "en", None):
+        assert ("SetMyCommands", language) in calls
+        assert calls[("SetMyDescription", language)].description
+        assert calls[("SetMyShortDescription", language)].short_description
+    assert "фото" in calls[("SetMyDescription", "ru")].description
+    assert "photo" in calls[("SetMyShortDescription", "en")].short_description
+    assert len(calls[("SetMyShortDescription", "ru")].short_description) <= 120
+
+
+async def test_the_command_menu_follows_the_language_chosen_in_the_chat(bot: Harness) -> None:
+    anna = bot.chat()
+    await anna.say("/language")
+    await anna.press(anna.last_with("Русский"), "Русский")
+    scoped = [c for c in bot.session.calls if type(c).__name__ == "SetMyCommands"]
+    assert scoped and scoped[-1].scope.chat_id == anna.chat.id
+    assert scoped[-1].commands[0].description == "Главное меню"
