@@ -68,12 +68,18 @@ async def open_own_style(query: CallbackQuery, state: FSMContext, bot: Bot, avai
 async def own_style_for_photo(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability,
                               gallery: Gallery, executor: Executor) -> None:
     """The photo sent outside a dialogue becomes the content; of an album, the second picture becomes the style."""
+    await own_style_for_pictures(bot, chat_id_of(query), state, availability, gallery, executor, query)
+
+
+async def own_style_for_pictures(bot: Bot, chat_id: int, state: FSMContext, availability: Availability,
+                                 gallery: Gallery, executor: Executor, query: CallbackQuery | None = None) -> None:
+    """The picture(s) already sent (the draft) go into an own-style dialogue: photo, and an album's second as style."""
     draft = await dialogue.draft(state) or Recipe(kind="own")
     recipe = Recipe(kind="own", content=draft.content)
     if draft.batch:
         recipe.styles, recipe.weights = [draft.batch[0]], [1.0]
-        await bot.send_message(chat_id_of(query), _album_note(1 + len(draft.batch)))
-    await offer_algorithms(bot, chat_id_of(query), state, availability, gallery, executor, recipe, query)
+        await bot.send_message(chat_id, _album_note(1 + len(draft.batch)))
+    await offer_algorithms(bot, chat_id, state, availability, gallery, executor, recipe, query)
 
 
 async def offer_algorithms(bot: Bot, chat_id: int, state: FSMContext, availability: Availability, gallery: Gallery,

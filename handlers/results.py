@@ -51,7 +51,7 @@ async def strengths_offered(query: CallbackQuery, callback_data: ResultCb, state
 
 
 async def restyle_pressed(query: CallbackQuery, callback_data: ResultCb, state: FSMContext, bot: Bot,
-                          availability: Availability, gallery: Gallery) -> None:
+                          availability: Availability, gallery: Gallery, tracker: JobTracker) -> None:
     """The same photo with another style: of the same kind as the result (own style or a ready one)."""
     if (last := await _current(query, callback_data.rid, state, bot, availability)) is None:
         return
@@ -62,7 +62,8 @@ async def restyle_pressed(query: CallbackQuery, callback_data: ResultCb, state: 
                                                 options=recipe.options))
         await ask_for_style(bot, chat_id_of(query), state, gallery, second=False)
     else:
-        await offer_presets(bot, chat_id_of(query), state, availability, gallery, content=recipe.content)
+        await offer_presets(bot, chat_id_of(query), state, availability, gallery, content=recipe.content,
+                            user=query.from_user, tracker=tracker)
 
 
 async def upscale_pressed(query: CallbackQuery, callback_data: ResultCb, state: FSMContext, bot: Bot,

@@ -532,3 +532,23 @@ async def test_the_command_menu_follows_the_language_chosen_in_the_chat(bot: Har
     scoped = [c for c in bot.session.calls if type(c).__name__ == "SetMyCommands"]
     assert scoped and scoped[-1].scope.chat_id == anna.chat.id
     assert scoped[-1].commands[0].description == "Главное меню"
+
+
+async def test_one_ready_style_installed_means_no_picker(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, models={"johnson": ("udnie",), "upscale": ("general",)})
+    anna = harness.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("Ready styles"), "Ready styles")
+    assert not [s for s in anna.said() if s.method == "SendMediaGroup" or s.button("Udnie")]
+    await anna.send_photo()
+    assert [j.request.preset for j in harness.executor.jobs] == ["udnie"]
+    await harness.close()
+
+
+async def test_a_photo_with_one_mode_installed_goes_straight_into_it(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, models={"upscale": ("general",)})
+    anna = harness.chat()
+    await anna.send_photo()
+    assert [j.request.preset for j in harness.executor.jobs] == ["general"]
+    assert not any("What shall I do" in t for t in anna.texts())
+    await harness.close()
