@@ -552,3 +552,72 @@ async def test_a_photo_with_one_mode_installed_goes_straight_into_it(tmp_path: P
     assert [j.request.preset for j in harness.executor.jobs] == ["general"]
     assert not any("What shall I do" in t for t in anna.texts())
     await harness.close()
+
+
+# ------------------------------------------------------------------------------------------------ the other flows
+
+
+async def test_settings_as_file_makes_results_documents(bot: Harness) -> None:
+    anna = bot.chat()
+    await anna.say("/settings")
+    await anna.press(anna.last_with("Always send as file: off"), "Always send as file")
+    assert anna.last_with("Always send as file: on")
+    await anna.say("/start")
+    await anna.press(anna.last_with("Ready styles"), "Ready styles")
+    await anna.press(anna.last_with("Candy"), "Candy")
+    await anna.send_photo()
+    assert any(s.method == "SendDocument" and s.markup for s in anna.said())
+
+
+async def test_language_switch_changes_the_words(bot: Harness) -> None:
+    anna = bot.chat()
+    await anna.say("/language")
+    await anna.press(anna.last_with("Русский"), "Русский")
+    assert anna.last_with("Свой стиль")
+    await anna.say("/start")
+    assert "Привет, Anna" in anna.said()[-1].text
+
+
+async def test_a_sticker_at_the_photo_step_is_explained_and_the_step_stays(bot: Harness) -> None:
+    from aiogram.types import Sticker, Update
+
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("Ready styles"), "Ready styles")
+    await anna.press(anna.last_with("Mosaic"), "Mosaic")
+    sticker = Sticker(file_id="s1", file_unique_id="us1", type="regular", width=512, height=512, is_animated=False,
+                      is_video=False)
+    await bot.feed(Update(update_id=999, message=anna._message(sticker=sticker)))
+    assert "Stickers" in anna.said()[-1].text
+    await anna.send_photo()
+    assert [j.request.preset for j in bot.executor.jobs] == ["mosaic"]
+
+
+async def test_another_strength_and_another_style_under_a_result(bot: Harness) -> None:
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("My own style"), "My own style")
+    await anna.press(anna.last_with("Quick"), "Quick")
+    await anna.send_album([jpeg(color=(200, 0, 0)), jpeg(color=(0, 200, 0))])
+    await anna.press(anna.last_with("Go"), "Go")
+    result = anna.last_with("Another strength")
+    await anna.press(result, "Another strength")
+    await anna.press(anna.last_with("25%"), "25%")
+    assert bot.executor.jobs[-1].request.options["strength"] == 0.25
+    await anna.press(result, "Another style")
+    assert "style you like" in anna.said()[-1].text
+    await anna.send_photo(jpeg(color=(0, 0, 200)))
+    await anna.press(anna.last_with("Go"), "Go")
+    assert bot.executor.jobs[-1].request.content == bot.executor.jobs[0].request.content
+
+
+async def test_a_button_no_handler_takes_gets_a_notice_and_the_menu(bot: Harness) -> None:
+    from aiogram.types import CallbackQuery, Update
+
+    anna = bot.chat()
+    query = CallbackQuery(id="q1", from_user=anna.user, chat_instance="ci", data="op:go",
+                          message=anna._message(text="old"))
+    await bot.feed(Update(update_id=998, callback_query=query))
+    answers = [c for c in bot.session.calls if type(c).__name__ == "AnswerCallbackQuery"]
+    assert answers and "old message" in (answers[-1].text or "")
+    assert anna.last_with("My own style")
