@@ -13,9 +13,12 @@ import contextlib
 import logging
 
 from aiogram.exceptions import TelegramAPIError
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
+from dialogue import Recipe
 from jobs import Cancelled, Job, QueueBusy
 from keyboards import menu as menu_kb
 from ml_models.errors import EngineError
@@ -65,7 +68,10 @@ async def _run(tracker: JobTracker, orders: list[Order]) -> None:
         try:
             for index, order in enumerate(orders, start=1):
                 status.index = index
-                if not await _one(tracker, order, status):
+                outcome = await _one(tracker, order, status)
+                if outcome == "busy":  # the photos not yet done stay the draft: 🔁 Try again sends them
+                    await _keep_rest(tracker, orders[index - 1:])
+                if outcome != "next":
                     return
             await status.close()
         except asyncio.CancelledError:
@@ -77,13 +83,22 @@ async def _run(tracker: JobTracker, orders: list[Order]) -> None:
                 await bot.send_message(first.chat_id, "❌ " + error_text("internal_error"), reply_markup=menu_kb.home())
 
 
-async def _one(tracker: JobTracker, order: Order, status: BatchStatus) -> bool:
-    """Run one photo of the album; False when the album stops here (cancelled, or the queue refused)."""
+async def _keep_rest(tracker: JobTracker, orders: list[Order]) -> None:
+    rest = Recipe.load(orders[0].recipe.dump())
+    assert rest is not None
+    rest.batch = [o.recipe.content for o in orders[1:] if o.recipe.content is not None]
+    key = StorageKey(bot_id=tracker.bot.id, chat_id=orders[0].chat_id, user_id=orders[0].user_id)
+    async with tracker.isolation.lock(key):
+        await FSMContext(tracker.storage, key).update_data(draft=rest.dump())
+
+
+async def _one(tracker: JobTracker, order: Order, status: BatchStatus) -> str:
+    """Run one photo of the album: "next", or "busy" / "cancelled" when the album stops here."""
     try:
         request = await tracker._request(order.recipe)
     except InputRejected as exc:
         await status.finish(error_text(exc.code))
-        return True
+        return "next"
     job = Job(request=request, chat_id=order.chat_id, user_id=order.user_id, language=order.language,
               content_file_id=order.recipe.content.file_id if order.recipe.content else None,
               style_file_ids=[s.file_id for s in order.recipe.styles if s.file_id],
@@ -91,13 +106,13 @@ async def _one(tracker: JobTracker, order: Order, status: BatchStatus) -> bool:
     try:
         handle = await tracker.executor.submit(job)
     except QueueBusy as busy:
-        await StatusMessage.finish(status, busy_text(busy), menu_kb.home())
-        return False
+        await StatusMessage.finish(status, busy_text(busy), menu_kb.try_again())
+        return "busy"
     except EngineError as exc:
         await status.finish("❌ " + error_text(exc.code))
-        return True
+        return "next"
     await tracker._consume(handle, job, status)
     if isinstance(handle.last_event, Cancelled):
         await StatusMessage.finish(status, _("✖️ The rest of the album was cancelled."), menu_kb.home())
-        return False
-    return True
+        return "cancelled"
+    return "next"

@@ -621,3 +621,18 @@ async def test_a_button_no_handler_takes_gets_a_notice_and_the_menu(bot: Harness
     answers = [c for c in bot.session.calls if type(c).__name__ == "AnswerCallbackQuery"]
     assert answers and "old message" in (answers[-1].text or "")
     assert anna.last_with("My own style")
+
+
+async def test_an_album_refused_as_busy_is_sent_again_by_try_again(bot: Harness) -> None:
+    from jobs import QueueBusy
+
+    anna = bot.chat()
+    await anna.say("/start")
+    await anna.press(anna.last_with("Ready styles"), "Ready styles")
+    await anna.press(anna.last_with("Candy"), "Candy")
+    bot.executor.refuse.append(QueueBusy(30, "long_wait", wait_s=200.0))
+    album = [jpeg(color=(60 * i, 100, 0)) for i in range(3)]
+    await anna.send_album(album)
+    assert not bot.executor.jobs
+    await anna.press(anna.last_with("Try again"), "Try again")
+    assert [j.request.content for j in bot.executor.jobs] == album
