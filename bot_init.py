@@ -25,13 +25,17 @@ from aiogram.utils.i18n import I18n, I18nMiddleware
 import handlers
 import locales
 from config import Settings
+from group_chats import GroupChatGate
 from handlers.albums import AlbumCollector
 from jobs import Executor, make_executor
 from keyboards import menu as menu_kb
+from middlewares.throttling import Throttling
 from ml_models import registry
+from services.cleanup import Cleaner
 from services.file_store import FileStore
 from services.gallery import Gallery
 from services.job_tracker import JobTracker
+from services.telegram_retry import DeliveryRetry
 
 log = logging.getLogger(__name__)
 _EXECUTOR_METHODS = [name for name in dir(Executor) if not name.startswith("_")]
@@ -63,13 +67,15 @@ class BotApp:
     tracker: JobTracker
     i18n: I18n
     availability: registry.Availability
+    cleaner: Cleaner | None = None
     stopped: bool = False
 
 
 def build_bot(settings: Settings) -> Bot:
-    session = None
-    if settings.telegram_api_url:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    """The Bot API client; every call on its session outlasts 429s and short outages (``TELEGRAM_RETRY_S``)."""
+    api_url = settings.telegram_api_url
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url)) if api_url else AiohttpSession()
+    session.middleware(DeliveryRetry(settings.telegram_retry_s))
     return Bot(settings.bot_token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
@@ -78,7 +84,10 @@ def build_storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
     if settings.redis_url:
         from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 
-        storage = RedisStorage.from_url(settings.redis_url)
+        from jobs.wire import ssl_options  # the same TLS policy as the job queue: verified unless the operator opts out
+
+        tls = ssl_options(settings.redis_url, settings.jobs.redis_ssl_cert_reqs, settings.jobs.redis_ca_cert)
+        storage = RedisStorage.from_url(settings.redis_url, connection_kwargs=tls)
         return storage, RedisEventIsolation(redis=storage.redis)
     return MemoryStorage(), SimpleEventIsolation()
 
@@ -102,21 +111,28 @@ def build(settings: Settings, executor: Executor | None = None, bot: Bot | None 
     storage, isolation = build_storage(settings)
     i18n = build_i18n(settings)
     availability = registry.available(settings.engine.weights_dir)
-    files = FileStore(settings.engine.styles_dir, converted_dir=settings.data_dir / "inputs")
+    files = FileStore(settings.engine.styles_dir, downloads=settings.resources.download_concurrency,
+                      converted_dir=settings.data_dir / "inputs")
     gallery = Gallery(settings.engine.styles_dir, settings.data_dir / "thumbs")
     tracker = JobTracker(bot=bot, executor=executor, storage=storage, isolation=isolation, i18n=i18n, files=files,
                          results_dir=settings.data_dir / "results", status_interval=settings.status_edit_interval,
                          can_upscale="upscale" in availability.models)
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings, executor=executor,
                             tracker=tracker, availability=availability, gallery=gallery, files=files)
-    albums = AlbumCollector(dispatcher)
+    GroupChatGate().setup(dispatcher)  # in groups: only /cmd@bot and replies to the bot
+    albums = AlbumCollector(dispatcher)  # an album's photos reach the handlers once, together
     dispatcher["albums"] = albums
     dispatcher.update.outer_middleware(albums)
     UserLocale(i18n).setup(dispatcher)
+    throttle = Throttling(settings.resources.throttle_rate, settings.resources.throttle_burst)  # after the locale
+    dispatcher.message.outer_middleware(throttle)
+    dispatcher.callback_query.outer_middleware(throttle)
     dispatcher.callback_query.middleware(CallbackAnswerMiddleware(pre=True))
     dispatcher.include_routers(*handlers.routers())
+    cleaner = Cleaner([settings.data_dir / "results", settings.data_dir / "thumbs"], settings.jobs.result_ttl_s,
+                      settings.resources.disk_min_free_mb, settings.resources.cleanup_interval_s)
     return BotApp(settings=settings, bot=bot, dispatcher=dispatcher, executor=executor, tracker=tracker, i18n=i18n,
-                  availability=availability)
+                  availability=availability, cleaner=cleaner)
 
 
 COMMANDS = menu_kb.COMMANDS

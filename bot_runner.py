@@ -22,10 +22,11 @@ import sys
 import time
 
 from aiogram.exceptions import TelegramAPIError
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiogram.webhook.aiohttp_server import setup_application
 from aiohttp import web
 
 import bot_init
+import bot_webhook
 from config import Settings
 
 log = logging.getLogger("artbot")
@@ -46,6 +47,9 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
         except TelegramAPIError as exc:  # the command menu is a nicety; the bot works without it
             log.warning("set_my_commands failed: %s", exc)
         await app.tracker.resume_unfinished()
+        app.tracker.start_redelivery()  # results done before a crash or a failed send
+        if app.cleaner is not None:
+            app.cleaner.start()  # kept results and thumbnails older than RESULT_TTL, low disk
         if settings.webhook_mode:
             await _serve_webhook(app, stop)
         else:
@@ -84,23 +88,31 @@ async def _serve_webhook(app: bot_init.BotApp, stop: asyncio.Event) -> None:
                                   "models": sorted(app.availability.models)})
 
     web_app.router.add_get("/healthz", healthz)
-    SimpleRequestHandler(app.dispatcher, app.bot, secret_token=settings.webhook_secret).register(
+    bot_webhook.WebhookHandler(app.dispatcher, app.bot, secret_token=settings.webhook_secret).register(
         web_app, path=settings.webhook_path)
     setup_application(web_app, app.dispatcher, bot=app.bot)
     runner = web.AppRunner(web_app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
+    watch = None
     try:
-        await app.bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,
+        url = settings.webhook_url or ""  # set: this is webhook mode
+        seen = await bot_webhook.log_delivery_error(app.bot, "before this start")  # e.g. the 404s of a wrong path
+        await app.bot.set_webhook(url, secret_token=settings.webhook_secret,
                                   allowed_updates=app.dispatcher.resolve_used_update_types())
-        log.info("webhook %s served on %s:%d%s", settings.webhook_url, settings.host, settings.port,
+        log.info("webhook registered with Telegram: %s (served on %s:%d, path %s)",
+                 bot_webhook.shown_url(url, settings.bot_token), settings.host, settings.port,
                  settings.webhook_path)
+        watch = asyncio.create_task(bot_webhook.watch_delivery_errors(app.bot, settings.webhook_check_interval,
+                                                                      seen))
         await stop.wait()
         log.info("stopping: no more updates")
+        await bot_webhook.stop_task(watch)
         await site.stop()  # stop listening; the session stays open for results finished while draining
         await _drain(app)
     finally:
+        await bot_webhook.stop_task(watch)
         await runner.cleanup()
 
 
@@ -113,6 +125,8 @@ async def _drain(app: bot_init.BotApp) -> None:
     await app.executor.stop(app.settings.drain_seconds)
     log.info("executor stopped after %.1fs", time.monotonic() - started)
     await app.tracker.close()
+    if app.cleaner is not None:
+        await app.cleaner.stop()
 
 
 async def _shutdown(app: bot_init.BotApp) -> None:

@@ -109,8 +109,13 @@ class Env(Mapping[str, str]):
         if not raw:
             return None
         parts = urlsplit(raw)
+        wanted = f"must be a {' or '.join(schemes)} URL"
         if parts.scheme not in schemes or not parts.netloc:
-            raise EnvError(name, f"must be a {' or '.join(schemes)} URL, got {raw!r}")
+            raise EnvError(name, f"{wanted}, got {redact_url(raw)!r}")
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number in 0-65535
+        except ValueError:
+            raise EnvError(name, f"{wanted} with a numeric port, got {redact_url(raw)!r}") from None
         return raw
 
     def path(self, name: str, default: Path) -> Path:
@@ -119,6 +124,23 @@ class Env(Mapping[str, str]):
     def words(self, name: str) -> tuple[str, ...]:
         """A list separated by commas, semicolons or blanks: ``"a, b c"`` -> ``("a", "b", "c")``."""
         return tuple(word for word in self.raw(name).replace(";", ",").replace(",", " ").split() if word)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its user part replaced by ``***`` (for logs, errors and reprs).
+
+    Works on malformed URLs too: everything between ``://`` (or the start) and the last ``@`` is taken for user
+    information (a password may hold ``/``, ``?`` or ``#``), and after its first ``:`` comes the password.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    userinfo, at, after = rest.rpartition("@")
+    if not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    hidden = f"{user}:***" if colon else "***"  # redis://secret@host: Redis reads a lone user part as the password
+    return f"{scheme}{sep}{hidden}@{after}"
 
 
 def _check_range(name: str, value: float, lo: float | None, hi: float | None) -> None:

@@ -49,9 +49,12 @@ async def run_sandbox(host: str = "127.0.0.1", port: int | None = None) -> None:
     """Serve the emulator and its page on ``host:port`` and run the real bot against it until Ctrl+C."""
     import bot_runner  # imported here so `import sandbox` stays light
 
-    port = Env.load().integer("SANDBOX_PORT", DEFAULT_PORT, 1, 65535) if port is None else port
+    env = Env.load(dotenv_path=".env")
+    port = env.integer("SANDBOX_PORT", DEFAULT_PORT, 1, 65535) if port is None else port
     token = sandbox_token()
-    server = BotAPIServer(token, bot_username="artbot_sandbox", bot_first_name="Art Bot")
+    # the page answers only under loopback names (no DNS rebinding); SANDBOX_HOSTS adds names, e.g. a container's
+    server = BotAPIServer(token, bot_username="artbot_sandbox", bot_first_name="Art Bot",
+                          sandbox_hosts=env.words("SANDBOX_HOSTS"))
     await server.start(host, port)
     try:
         settings = sandbox_settings(server.base_url, token)

@@ -32,6 +32,8 @@ _ERRORS = {
                       "size."),
     "timeout": __("Processing took too long and was stopped. Please try the standard size or a faster model."),
     "interrupted": __("The bot is restarting. Your picture is saved and will be finished after the restart."),
+    "interrupted_lost": __("The bot is restarting and cannot keep your picture through it. Please send your request "
+                           "again in a minute."),
     "worker_unavailable": __("The image workers are not available right now. Please try again later."),
     "internal_error": __("Something went wrong on my side. Please try again."),
     "engine_error": __("Something went wrong while processing your picture. Please try again."),

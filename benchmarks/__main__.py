@@ -1,4 +1,4 @@
-"""``python -m benchmarks --help`` for the options; see ``benchmarks/__init__.py`` for what is measured."""
+"""``python -m benchmarks --help`` for the options; ``benchmarks/__init__.py`` says what is measured."""
 
 import sys
 

@@ -1,16 +1,13 @@
 """One measurement in a fresh process: ``python -m benchmarks.case KIND ARGS_JSON OUT_JSON``.
 
-A new process per case makes the peak RSS (``ru_maxrss``) belong to that case alone and makes "the first job" really
-the first in its process. The orchestrator (``benchmarks.cli``) never imports torch; everything that does lives here
-and in the modules this one imports. The result is written as JSON to OUT_JSON; a failure is written there too,
-with the traceback, so one broken case never stops the run.
+A process per case gives each case its own peak RSS (``ru_maxrss``) and its own first job, and keeps torch out of
+the orchestrator (``benchmarks.cli``). The result, or the failure with its traceback, is written as JSON to OUT_JSON,
+so one broken case never stops the run.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import resource
 import statistics
 import sys
 import time
@@ -19,276 +16,158 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from benchmarks.common import DEFAULT_STYLE, load_photo, load_style, loadavg, psnr
-from benchmarks.memory import peak_rss_mb, rss_mb
+from benchmarks.common import encode_png, load_photo, load_style, peak_rss_mb, psnr, rss_mb
 from ml_models import allocator
 
 
 def _budgeted(first_s: float, repeat: int, budget_s: float) -> int:
-    """Timed runs after the warm-up: ``repeat``, fewer (at least 1) when they would exceed ``budget_s``."""
-    if first_s * repeat <= budget_s:
-        return repeat
-    return max(1, int(budget_s // max(first_s, 1e-9)))
+    """``repeat`` timed runs, fewer (at least 1) where they would take longer than ``budget_s``."""
+    return repeat if first_s * repeat <= budget_s else max(1, int(budget_s // max(first_s, 1e-9)))
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def matmul_peak(quick: bool) -> dict:
+    """Best GFLOP/s of an n x n matmul (the best case for the kernels convolutions use), fp32 and, where the CPU has
+    native BF16 (elsewhere oneDNN emulates it, minutes per product), bf16."""
+    from ml_models.device import cpu_has_bf16
+
+    n = 1024 if quick else 2048
+
+    def best(dtype: torch.dtype) -> float:
+        a, b = (torch.randn(n, n, generator=torch.Generator().manual_seed(i)).to(dtype) for i in (0, 1))
+        times = []
+        for _ in range(4 if quick else 8):  # the first call picks kernels and starts threads
+            started = time.perf_counter()
+            torch.matmul(a, b)
+            times.append(time.perf_counter() - started)
+        return 2.0 * n**3 / min(times[1:]) / 1e9
+
+    return {"fp32": best(torch.float32), "bf16": best(torch.bfloat16) if cpu_has_bf16() else None, "n": n}
 
 
-def _cpu_share(cpu_s: float, wall_s: float, threads: int) -> float | None:
-    """CPU time over (wall time x threads): about 1 when the case had its cores, lower when others took them."""
-    return cpu_s / (wall_s * threads) if wall_s > 0 and threads > 0 else None
-
-
-def _same_process_peak(quick: bool) -> dict:
-    from benchmarks import peak
-
-    return peak.measure(n=1024 if quick else 2048, repeats=3 if quick else 7)
-
-
-def _to_unit(out, genuine: bool) -> np.ndarray:
-    arr = out.detach().float().cpu().numpy()
-    return np.clip(arr, 0.0, 1.0) if genuine else arr
-
-
-def model(a: dict) -> dict:
-    """Fast or reference path of one feed-forward family at one size (see ``benchmarks.cases``)."""
-    import torch
-
-    from benchmarks import cases, flops
-
-    rgb, photo = load_photo(a["photo"], a["size"])
-    style_rgb, style_src = load_style(DEFAULT_STYLE)
-    content, style = cases.to_tensor(rgb), cases.to_tensor(style_rgb)
+def _timed(fn: Callable[[], object]) -> tuple[float, object]:
     started = time.perf_counter()
-    prepared = cases.build(a["family"], Path(a["weights_dir"]), content, style, a["path"], a.get("opts"))
-    load_s = time.perf_counter() - started
-    rss_loaded = rss_mb()
-    with flops.counting(*prepared.modules) as count:
-        started = time.perf_counter()
-        out = prepared.forward()
-        first_s = time.perf_counter() - started
-    tiles = dict(prepared.tiles)
-    n = _budgeted(first_s, a["repeat"], a["budget_s"])
-    times = []
-    cpu_before = _cpu_seconds()
-    for _ in range(n):
-        out = None  # at most one output alive: the peak is that of one job
-        started = time.perf_counter()
-        out = prepared.forward()
-        times.append(time.perf_counter() - started)
-    cpu_share = _cpu_share(_cpu_seconds() - cpu_before, sum(times), torch.get_num_threads())
-    peak_rss = peak_rss_mb()
-    median = statistics.median(times)
-    scale = tiles["total"] / tiles["timed"] if tiles.get("timed") and tiles["timed"] < tiles["total"] else 1.0
-    result = {
-        "family": a["family"], "size": a["size"], "path": a["path"], "input_hw": list(prepared.input_hw),
-        "photo": photo, "style": style_src, "weights": prepared.weights, "genuine": prepared.genuine,
-        "precision": str(prepared.dtype).removeprefix("torch."), "threads": torch.get_num_threads(),
-        "load_s": load_s, "first_s": first_s, "times": times, "runs": n, "median_s": median,
-        "tiles": tiles or None, "job_s": median * scale, "gflop_timed": count.gflop, "gflop_job": count.gflop * scale,
-        "gflops": count.gflop / median, "flop_kinds": {k: v / 1e9 for k, v in count.by_kind.items()},
-        "rss_loaded_mb": rss_loaded, "peak_rss_mb": peak_rss, "notes": prepared.notes, "cpu_share": cpu_share,
-    }
-    unit = _to_unit(out, prepared.genuine)
-    del out
-    if a["path"] == "fast" and a.get("save"):
-        np.save(a["save"], unit.astype(np.float16))
-    elif a["path"] == "ref" and a.get("compare") and Path(a["compare"]).is_file():
-        fast = np.load(a["compare"]).astype(np.float32)
-        data_range = 1.0 if prepared.genuine else float(unit.max() - unit.min()) or 1.0
-        result["psnr_db"] = psnr(unit, fast, data_range)
-        result["psnr_basis"] = ("outputs clamped to [0, 1], peak 1" if prepared.genuine
-                                else f"unclamped outputs, peak = reference range {data_range:.3g}")
-        Path(a["compare"]).unlink()
-    result["matmul_peak"] = _same_process_peak(a.get("quick", False))
-    return result
+    value = fn()
+    return time.perf_counter() - started, value
 
 
 def _alternate(first: Callable[[], object], second: Callable[[], object], n: int) -> tuple[list[float], list[float]]:
-    """``n`` timed calls of each, alternating and swapping the order every round, so that a change in the host's load
-    falls on both paths alike (separate processes minutes apart see different loads)."""
+    """``n`` timed calls of each after one untimed, alternating and swapping the order every round, so that a change
+    in the host's load falls on both paths alike (separate processes minutes apart see different loads)."""
     times: tuple[list[float], list[float]] = ([], [])
-    for i in range(n):
-        order = ((0, first), (1, second)) if i % 2 == 0 else ((1, second), (0, first))
-        for index, fn in order:
+    for i in range(n + 1):
+        for index, fn in ((0, first), (1, second)) if i % 2 == 0 else ((1, second), (0, first)):
             started = time.perf_counter()
             fn()
-            times[index].append(time.perf_counter() - started)
+            if i:
+                times[index].append(time.perf_counter() - started)
     return times
 
 
-def _pair_result(family: str, size: int, fast_times: list[float], ref_times: list[float]) -> dict:
-    ratios = [r / f for f, r in zip(fast_times, ref_times, strict=True)]
-    return {"family": family, "size": size, "pairs": len(ratios), "fast_times": fast_times, "ref_times": ref_times,
-            "fast_s": statistics.median(fast_times), "ref_s": statistics.median(ref_times),
-            "speedup": statistics.median(ratios)}
+def pair(a: dict) -> dict:
+    """The fast and the reference path of one family at one size: one counted run each (FLOPs, outputs for the
+    PSNR), then both timed alternately in this process; the matmul peak is taken right after."""
+    from benchmarks import cases, flops, gatys_bench
 
-
-def model_pair(a: dict) -> dict:
-    """Both paths of one family in one process, timed alternately: the speed-up as one run's ratio."""
-    from benchmarks import cases
-
-    rgb, _ = load_photo(a["photo"], a["size"])
-    content, style = cases.to_tensor(rgb), cases.to_tensor(load_style(DEFAULT_STYLE)[0])
-    weights_dir = Path(a["weights_dir"])
-    fast = cases.build(a["family"], weights_dir, content, style, "fast", a.get("opts"))
-    ref = cases.build(a["family"], weights_dir, content, style, "ref", a.get("opts"))
-    started = time.perf_counter()
-    fast.forward()
-    ref.forward()
+    family, weights_dir = a["family"], Path(a["weights_dir"])
+    rgb, photo = load_photo(a["size"])
+    content, style = cases.to_tensor(rgb), cases.to_tensor(load_style())
+    paths = {p: cases.build(family, weights_dir, content, style, p, a.get("max_tiles", 0)) for p in ("fast", "ref")}
+    fast, ref = paths["fast"], paths["ref"]
+    gflop, outputs, started = {}, {}, time.perf_counter()
+    for name, prepared in paths.items():
+        with flops.counting(*prepared.modules) as count:
+            outputs[name] = prepared.forward().detach().float().numpy()
+        gflop[name] = count.gflop * prepared.flop_factor
     n = _budgeted(time.perf_counter() - started, a["repeat"], 2 * a["budget_s"])
-    return _pair_result(a["family"], a["size"], *_alternate(fast.forward, ref.forward, n))
+    fast_times, ref_times = _alternate(fast.forward, ref.forward, n)
+    tiles = fast.tiles or None
+    scale = tiles["total"] / tiles["timed"] if tiles else 1.0  # super-resolution tiles all have the same shape
+    gflop = {name: value * scale for name, value in gflop.items()}
+    if family == "gatys":
+        fidelity = gatys_bench.step_fidelity(weights_dir, content, style)
+        psnr_db, basis = fidelity["psnr_db"], fidelity["basis"]
+    else:
+        f, r = outputs["fast"], outputs["ref"]
+        if fast.genuine:
+            f, r = np.clip(f, 0.0, 1.0), np.clip(r, 0.0, 1.0)
+        data_range = 1.0 if fast.genuine else float(r.max() - r.min()) or 1.0
+        psnr_db = psnr(r, f, data_range)
+        basis = "outputs clamped to [0, 1]" if fast.genuine else f"unclamped outputs, peak {data_range:.3g}"
+    precision = str(cases.fast_dtype(family)).removeprefix("torch.")
+    peak = matmul_peak(a.get("quick", False))
+    fast_s, ref_s = statistics.median(fast_times) * scale, statistics.median(ref_times) * scale
+    return {"photo": photo, "weights": fast.weights, "genuine": fast.genuine, "precision": precision,
+            "threads": torch.get_num_threads(), "pairs": n, "fast_times": fast_times, "ref_times": ref_times,
+            "tiles": tiles, "fast_s": fast_s, "ref_s": ref_s, "gflop": gflop,
+            "speedup": statistics.median(rs / fs for fs, rs in zip(fast_times, ref_times, strict=True)),
+            "psnr_db": psnr_db, "psnr_basis": basis, "matmul_peak": peak, "peak_rss_mb": peak_rss_mb(),
+            # the job's arithmetic as the reference counts it (Gatys' fast conv1_1 is a split, unhooked convolution)
+            "fast_peak_pct": 100 * gflop["ref"] / fast_s / peak["bf16" if precision == "bfloat16" else "fp32"],
+            "ref_peak_pct": 100 * gflop["ref"] / ref_s / peak["fp32"]}
 
 
-def gatys_pair(a: dict) -> dict:
-    """Single-scale L-BFGS steps of the fast and the reference path in one process, alternately."""
-    from benchmarks import cases, gatys_bench
+def _settings(weights_dir: str):
+    from ml_models.settings import EngineSettings
 
-    rgb, _ = load_photo(a["photo"], a["size"])
-    content, style = cases.to_tensor(rgb), cases.to_tensor(load_style(DEFAULT_STYLE, side=a["size"])[0])
-    fast, ref = (gatys_bench.stepper(Path(a["weights_dir"]), content, style, path) for path in ("fast", "ref"))
-    started = time.perf_counter()
-    for step in (fast, ref, fast, ref):  # the first step of each is set-up
-        step()
-    n = _budgeted((time.perf_counter() - started) / 2, a["repeat"], 2 * a["budget_s"])
-    return _pair_result("gatys", a["size"], *_alternate(fast, ref, n))
+    return EngineSettings(weights_dir=Path(weights_dir), styles_dir=Path(weights_dir) / "styles")
 
 
-def gatys_steps(a: dict) -> dict:
-    from benchmarks import cases, gatys_bench
+def upscale(a: dict) -> dict:
+    """A whole x4 upscale job through the engine (bytes to bytes, realesr-animevideov3) after ``engine.preload``:
+    the first job and the median of up to ``repeat`` more, and the process's peak RSS."""
+    from ml_models import engine
+    from ml_models.api import JobRequest
 
-    rgb, photo = load_photo(a["photo"], a["size"])
-    content, style = cases.to_tensor(rgb), cases.to_tensor(load_style(DEFAULT_STYLE, side=a["size"])[0])
-    import torch
-
-    cpu_before, wall_before = _cpu_seconds(), time.perf_counter()
-    r = gatys_bench.step_case(Path(a["weights_dir"]), content, style, a["path"], a["repeat"] + 1, a["budget_s"])
-    cpu_share = _cpu_share(_cpu_seconds() - cpu_before, time.perf_counter() - wall_before, torch.get_num_threads())
-    image = r.pop("image")
-    times = r["times"]
-    median = statistics.median(times) if times else r["first_s"]
-    result = {"family": "gatys", "size": a["size"], "path": a["path"], "input_hw": list(content.shape[-2:]),
-              "photo": photo, "genuine": False, "precision": r["dtype"], "weights": r["weights"],
-              "first_s": r["first_s"], "times": times, "runs": len(times), "median_s": median, "job_s": median,
-              "gflop_timed": r["gflop_per_step"], "gflop_job": r["gflop_per_step"],
-              "gflops": r["gflop_per_step"] / median, "peak_rss_mb": peak_rss_mb(), "layers": r["layers"],
-              "cpu_share": cpu_share,
-              "notes": ["one L-BFGS step (VGG forward + input-gradient backward + loss) at full size; "
-                        "FLOPs = 2 x counted VGG forward"]}
-    if image is not None:
-        unit = image.numpy()
-        if a["path"] == "fast" and a.get("save"):
-            np.save(a["save"], unit.astype(np.float16))
-        elif a["path"] == "ref" and a.get("compare") and Path(a["compare"]).is_file():
-            result["psnr_images_db"] = psnr(unit, np.load(a["compare"]).astype(np.float32), 1.0)
-            result["notes"].append(f"images after the same {len(times) + 1} single-scale steps from the same start: "
-                                   f"{result['psnr_images_db']:.1f} dB (L-BFGS amplifies any difference: two fp32 "
-                                   "layouts are 43 dB apart after 10 steps at 256 px)")
-            Path(a["compare"]).unlink()
-    if a["path"] == "ref":
-        step = gatys_bench.step_fidelity(Path(a["weights_dir"]), content, style)
-        result["psnr_db"] = step["psnr_db"]
-        result["psnr_basis"] = step["basis"]
-        result["step_fidelity"] = step
-    result["matmul_peak"] = _same_process_peak(a.get("quick", False))
-    return result
-
-
-def gatys_converge(a: dict) -> dict:
-    from benchmarks import cases, gatys_bench
-
-    rgb, photo = load_photo(a["photo"], a["size"])
-    content, style = cases.to_tensor(rgb), cases.to_tensor(load_style(DEFAULT_STYLE, side=a["size"])[0])
-    result = gatys_bench.convergence(Path(a["weights_dir"]), content, style, a["ref_steps"],
-                                     textbook=a.get("textbook"))
-    result["photo"] = photo
-    result["peak_rss_mb"] = peak_rss_mb()
-    return result
-
-
-def gatys_textbook(a: dict) -> dict:
-    from benchmarks import cases, gatys_bench
-
-    rgb, photo = load_photo(a["photo"], a["size"])
-    content, style = cases.to_tensor(rgb), cases.to_tensor(load_style(DEFAULT_STYLE, side=a["size"])[0])
-    result = gatys_bench.textbook_reference(Path(a["weights_dir"]), content, style, a["ref_steps"])
-    return {**result, "photo": photo, "peak_rss_mb": peak_rss_mb()}
-
-
-def engine_job(a: dict) -> dict:
-    from benchmarks import engine_bench
-
-    result = engine_bench.timed_jobs(Path(a["weights_dir"]), a["family"], a["photo"], a["size"], a["repeat"],
-                                     a.get("preload", True), a.get("options"), a.get("budget_s", 1e9))
-    result["family"] = a["family"]
-    return result
+    settings = _settings(a["weights_dir"])
+    request = JobRequest(model="upscale", preset="anime", content=encode_png(load_photo(a["size"])[0]),
+                         options={"max_side": a["size"]}, output_format="jpeg")
+    engine.preload([request.model], settings)
+    first, result = _timed(lambda: engine.run(request, settings))
+    warm = [_timed(lambda: engine.run(request, settings))[0]
+            for _ in range(_budgeted(first, a["repeat"], a["budget_s"]))]
+    return {"input": a["size"], "width": result.width, "height": result.height, "mime": result.mime,
+            "first_s": first, "warm_s": statistics.median(warm), "peak_rss_mb": peak_rss_mb()}
 
 
 def worker(a: dict) -> dict:
-    from benchmarks import engine_bench
+    """RSS of a worker-like process before and after ``engine.preload`` of the families' models."""
+    from benchmarks.cases import MODEL_IDS
+    from ml_models import engine
 
-    return engine_bench.worker_with_all_models(Path(a["weights_dir"]), a["families"])
+    before = rss_mb()
+    models = list(dict.fromkeys(MODEL_IDS[f] for f in a["families"]))
+    load_s, _ = _timed(lambda: engine.preload(models, _settings(a["weights_dir"])))
+    return {"models": models, "rss_after_import_mb": before, "rss_loaded_mb": rss_mb(), "load_s": load_s}
 
 
-def compile_johnson(a: dict) -> dict:
-    from benchmarks import engine_bench
+def converge(a: dict) -> dict:
+    from benchmarks import cases, gatys_bench
 
-    return engine_bench.compile_case(Path(a["weights_dir"]), a["photo"], a["size"], a["repeat"])
-
-
-def peak(a: dict) -> dict:
-    import torch
-
-    from benchmarks import cases
-
-    result = _same_process_peak(a.get("quick", False))
-    result.update(threads=torch.get_num_threads(), torch=torch.__version__,
-                  fast_precision=str(cases.fast_dtype()).removeprefix("torch."),
-                  capability=str(torch.backends.cpu.get_cpu_capability()))
-    return result
+    content, style = cases.to_tensor(load_photo(a["size"])[0]), cases.to_tensor(load_style())
+    return gatys_bench.convergence(Path(a["weights_dir"]), content, style, a["ref_steps"])
 
 
 def weights(a: dict) -> dict:
     from benchmarks import fixtures
 
-    return {"dir": a["dir"], "files": fixtures.build_weights_dir(Path(a["dir"]), families=a.get("families"))}
+    files = fixtures.build_weights_dir(Path(a["dir"]), a["families"])
+    return {"files": files, "torch": torch.__version__, "threads": torch.get_num_threads()}
 
 
-KINDS = {"model": model, "model_pair": model_pair, "gatys_steps": gatys_steps, "gatys_pair": gatys_pair,
-         "gatys_converge": gatys_converge, "gatys_textbook": gatys_textbook, "engine_job": engine_job,
-         "worker": worker, "compile": compile_johnson, "peak": peak, "weights": weights}
+KINDS = {"pair": pair, "upscale": upscale, "worker": worker, "converge": converge, "weights": weights}
 
 
 def main(argv: list[str]) -> int:
-    kind, args_json, out = argv
-    args = json.loads(args_json)
-    started = time.perf_counter()
-    load_before = loadavg()
+    kind, args, out = argv
     try:
-        result = KINDS[kind](args)
-        status = 0
-    except Exception as exc:  # reported in the JSON, the orchestrator goes on with the next case
-        result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-4000:]}
-        status = 1
-    result.setdefault("wall_s", time.perf_counter() - started)
-    result["loadavg"] = {"before": load_before, "after": loadavg()}
-    result["pid"] = os.getpid()
+        result, status = KINDS[kind](json.loads(args)), 0
+    except Exception as exc:  # reported in the JSON; the orchestrator goes on with the next case
+        result, status = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-4000:]}, 1
     result["allocator"] = "reuse" if allocator.started_tuned() else "system"
-    Path(out).write_text(json.dumps(result, default=_jsonable))
+    Path(out).write_text(json.dumps(result, default=float))
     return status
-
-
-def _jsonable(value):
-    if isinstance(value, float | int | str | bool) or value is None:
-        return value
-    if isinstance(value, tuple | list):
-        return list(value)
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
 
 
 if __name__ == "__main__":

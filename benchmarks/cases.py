@@ -1,16 +1,11 @@
-"""One feed-forward model family at one size on one path, ready to time: the network, its inputs and one job's work.
+"""One model family at one size on one path, ready to time: the network, its inputs and one job's network work.
 
-Two paths are compared:
+* ``fast`` is what the engine does (``ml_models.device``): ``prepare`` (eval, frozen, NHWC), ``to_device`` (NHWC) and
+  ``inference_context`` (inference mode plus the family's precision: bf16 autocast on CPUs with native BF16);
+* ``ref`` is plain PyTorch: fp32, NCHW weights and input, ``torch.no_grad()``, no autocast.
 
-* ``fast``, what the engine does (``ml_models.device``): ``prepare`` (eval, frozen; NHWC where the registry asks
-  for it in fp32), ``to_device`` (same layout) and ``inference_context`` (inference mode plus bf16 autocast on CPUs with
-  native BF16, fp32 elsewhere);
-* ``ref``, a plain PyTorch baseline: fp32, NCHW-contiguous weights and input, ``torch.no_grad()`` (autograd off, but
-  not inference mode), no autocast.
-
-Each family's ``forward`` is the network part of one job as the engine runs it (padding, style encoding, tiling),
-without decoding and encoding, which are timed separately through the engine. Outputs are mapped to a nominal [0, 1]
-for the precision comparison.
+``forward`` is the network part of one job as the engine runs it (padding, style encoding, tiling), without decoding
+and encoding; outputs are mapped to about [0, 1]. For Gatys it is one single-scale L-BFGS step at full size.
 """
 
 from __future__ import annotations
@@ -26,236 +21,168 @@ from torch import Tensor, nn
 
 from benchmarks.common import SHARED_WEIGHTS
 from ml_models import device as engine_device
+from ml_models import families, gatys, registry
+from ml_models.adain import AdaIN, AdaINDecoder, AdaINEncoder, adaptive_instance_norm
+from ml_models.cyclegan import ResnetGenerator, load_cyclegan
 from ml_models.errors import Cancelled
-from ml_models.tiling import pad_to_multiple, tiled_forward
+from ml_models.johnson import TransformerNet, load_transformer_net
+from ml_models.microast import MicroAST
+from ml_models.rrdbnet import RRDBNet
+from ml_models.srvgg import SRVGGNetCompact
+from ml_models.superres import SR_OVERLAP, load_sr_network
+from ml_models.tiling import pad_to_multiple, tiled_rows
+from ml_models.vgg import VGG19
 
-FAMILIES = ("microast", "adain", "gatys", "johnson", "cyclegan", "rrdb", "srvgg")
-CONV_HEAVY = frozenset({"adain", "cyclegan", "rrdb", "gatys"})  # the 50 %-of-peak target applies to these
-SUPER_RESOLUTION = frozenset({"rrdb", "srvgg"})
 CPU = torch.device("cpu")
+MODEL_IDS = {"microast": "microast", "adain": "adain", "gatys": "gatys", "johnson": "johnson",
+             "cyclegan": "cyclegan", "rrdb": "upscale", "srvgg": "upscale"}  # registry model id per family
+FULL_VGG, SUBSET_VGG = "vgg19/vgg19-features.pth", "vgg19/vgg19_first_five_conv_layers.pth"
 
 
 @dataclass
 class Prepared:
-    forward: Callable[[], Tensor]  # one job's network work on prepared inputs -> output mapped to about [0, 1]
+    forward: Callable[[], Tensor]  # one job's network work on prepared inputs
     modules: list[nn.Module]  # what the FLOP hooks watch
-    weights: str  # "genuine <file>" or "random (official layout: ...)"
+    weights: str  # "genuine <file>" or "random ..."
     genuine: bool
-    input_hw: tuple[int, int]
-    dtype: torch.dtype
-    notes: list[str] = field(default_factory=list)
-    tiles: dict = field(default_factory=dict)  # SR: {"timed": k, "total": n} after a run
+    flop_factor: float = 1.0  # counted forward FLOPs -> the work of one call
+    tiles: dict = field(default_factory=dict)  # super-resolution: {"timed": k, "total": n} after a run
 
 
 def to_tensor(rgb: np.ndarray) -> Tensor:
     """(H, W, 3) uint8 -> (1, 3, H, W) float32 in [0, 1], NCHW contiguous."""
-    pixels = torch.from_numpy(np.array(rgb, dtype=np.uint8, copy=True))
-    return pixels.permute(2, 0, 1)[None].float().div_(255.0).contiguous()
+    return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255.0).contiguous()
 
 
-# registry model id per family, for the engine's per-model precision (``ModelSpec.cpu_fp32``)
-_MODEL_IDS = {"microast": "microast", "adain": "adain", "gatys": "gatys", "johnson": "johnson",
-              "cyclegan": "cyclegan", "rrdb": "upscale", "srvgg": "upscale"}
+def fast_dtype(family: str) -> torch.dtype:
+    """The engine's compute dtype for ``family`` on this CPU (its ``Family.precision``)."""
+    return families.get(registry.get(MODEL_IDS[family]).family).precision(CPU)
 
 
-def fast_dtype(family: str | None = None) -> torch.dtype:
-    """The engine's compute dtype on this CPU for ``family`` (bf16 with native BF16 instructions, else fp32; fp32 for
-    models the registry marks ``cpu_fp32``)."""
-    if family is None:
-        return engine_device.precision_for(CPU, "auto")
-    from ml_models import registry
-    from ml_models.engine import model_precision
-
-    return model_precision(registry.get(_MODEL_IDS[family]), CPU)
-
-
-def fast_layout(family: str, dtype: torch.dtype) -> bool:
-    """Whether the engine runs ``family`` in NHWC at ``dtype`` on this CPU (``ModelSpec.cpu_channels_last``)."""
-    from ml_models import registry
-
-    return engine_device.channels_last_for(CPU, dtype, registry.get(_MODEL_IDS[family]).cpu_channels_last)
-
-
-def place(net: nn.Module, path: str, opts: dict | None = None) -> nn.Module:
+def place(net: nn.Module, path: str) -> nn.Module:
+    """``fast``: as the engine places networks (NHWC, frozen); ``ref``: frozen, NCHW."""
     if path == "fast":
-        return engine_device.prepare(net, CPU, bool((opts or {}).get("channels_last")))
-    net.eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net.to(memory_format=torch.contiguous_format)
+        return engine_device.prepare(net, CPU)
+    return net.eval().requires_grad_(False).to(memory_format=torch.contiguous_format)
 
 
-def place_input(x: Tensor, path: str, opts: dict | None = None) -> Tensor:
-    if path == "fast":
-        return engine_device.to_device(x, CPU, bool((opts or {}).get("channels_last")))
-    return x.contiguous()
+def place_input(x: Tensor, path: str) -> Tensor:
+    return engine_device.to_device(x, CPU) if path == "fast" else x.contiguous()
 
 
 def context(path: str, dtype: torch.dtype) -> contextlib.AbstractContextManager:
     return engine_device.inference_context(CPU, dtype) if path == "fast" else torch.no_grad()
 
 
-def _file(weights_dir: Path, rel: str) -> Path | None:
-    path = Path(weights_dir) / rel
-    return path if path.is_file() else None
+def _weights(weights_dir: Path, *rels: str) -> tuple[list[Path] | None, str, bool]:
+    """The files (None unless all are present), a description and whether they are the genuine ones."""
+    paths = [Path(weights_dir) / rel for rel in rels]
+    if not all(p.is_file() for p in paths):
+        return None, f"random ({' + '.join(rels)} absent)", False
+    genuine = SHARED_WEIGHTS.resolve() in paths[0].resolve().parents
+    return paths, f"{'genuine' if genuine else 'random, official layout'} {' + '.join(rels)}", genuine
 
 
-def _describe(path: Path | None, rel: str, fallback: str) -> tuple[str, bool]:
-    if path is None:
-        return f"random ({fallback}; {rel} absent)", False
-    genuine = SHARED_WEIGHTS.resolve() in path.resolve().parents
-    return (f"genuine {rel}" if genuine else f"random, official layout ({rel})"), genuine
+def load_vgg(weights_dir: Path, prefer: str) -> tuple[VGG19, str]:
+    """``prefer`` is "full" (the production file, random here) or "subset" (the genuine conv1_1..conv3_1 file)."""
+    for rel in (FULL_VGG, SUBSET_VGG) if prefer == "full" else (SUBSET_VGG, FULL_VGG):
+        if (Path(weights_dir) / rel).is_file():
+            return VGG19.load(Path(weights_dir) / rel), rel
+    return VGG19(), "random VGG19() (no weight file)"
 
 
-def _run(ctx_path: str, dtype: torch.dtype, fn: Callable[[], Tensor]) -> Callable[[], Tensor]:
-    def forward() -> Tensor:
-        with context(ctx_path, dtype):
-            return fn()
-    return forward
+def gatys_objective(vgg: VGG19, dtype: torch.dtype, content: Tensor, style: Tensor,
+                    config: gatys.GatysConfig) -> gatys.Objective:
+    """The engine's objective at ``content``'s size, the style fitted as ``gatys.stylize`` fits it."""
+    layers = gatys.choose_layers(vgg, config.content_layers, config.style_layers)[:2]
+    return gatys.Objective(vgg, CPU, dtype, content, [gatys.fit_style(style, tuple(content.shape[-2:]))], [1.0],
+                           config, *layers)
 
 
-# --------------------------------------------------------------------------------------------------- families
+def _simple(load: Callable[..., nn.Module], fallback: Callable[[], nn.Module], rels: tuple[str, ...],
+            to_input: Callable[[Tensor], Tensor], run: Callable[[nn.Module, Tensor, Tensor], Tensor]):
+    """A family whose job is ``run(net, input, style)`` on one network (``load(*files)``, else ``fallback()``)."""
+    def build(weights_dir: Path, content: Tensor, style: Tensor, path: str, dtype: torch.dtype, max_tiles: int):
+        files, weights, genuine = _weights(weights_dir, *rels)
+        net = place(load(*files) if files else fallback(), path)
+        x, s = place_input(to_input(content), path), place_input(style, path)
 
+        def forward() -> Tensor:
+            with context(path, dtype):
+                return run(net, x, s)
 
-def _microast(weights_dir, content, style, path, dtype, opts) -> Prepared:
-    from ml_models.microast import MicroAST
-
-    parts = [_file(weights_dir, f"microast/{p}_iter_160000.pth.tar")
-             for p in ("content_encoder", "style_encoder", "modulator", "decoder")]
-    net = MicroAST.load(*parts) if all(parts) else MicroAST()
-    weights, genuine = _describe(parts[0] if all(parts) else None, "microast/*_iter_160000.pth.tar", "MicroAST()")
-    net = place(net, path, opts)
-    x, s = place_input(content, path, opts), place_input(style, path, opts)
-    return Prepared(_run(path, dtype, lambda: net.stylize(x, s)), [net], weights, genuine,
-                    tuple(content.shape[-2:]), dtype, ["includes encoding the style image"])
-
-
-def _johnson(weights_dir, content, style, path, dtype, opts) -> Prepared:
-    from ml_models.johnson import TransformerNet, load_transformer_net
-
-    rel = "johnson/mosaic_nc16.pth"
-    file = _file(weights_dir, rel)
-    net = load_transformer_net(file) if file else TransformerNet(16)
-    weights, genuine = _describe(file, rel, "TransformerNet(16)")
-    net = place(net, path, opts)
-    x = place_input(content * 255.0, path, opts)
-    return Prepared(_run(path, dtype, lambda: net.stylize(x) / 255.0), [net], weights, genuine,
-                    tuple(content.shape[-2:]), dtype)
-
-
-def _adain(weights_dir, content, style, path, dtype, opts) -> Prepared:
-    from ml_models.adain import AdaIN, AdaINDecoder, AdaINEncoder, adaptive_instance_norm
-
-    enc, dec = _file(weights_dir, "adain/vgg_normalised.pth"), _file(weights_dir, "adain/decoder.pth")
-    net = AdaIN.load(enc, dec) if enc and dec else AdaIN(AdaINEncoder(), AdaINDecoder())
-    weights, genuine = _describe(enc if enc and dec else None, "adain/vgg_normalised.pth + decoder.pth", "AdaIN()")
-    net = place(net, path, opts)
-    x, s = place_input(content, path, opts), place_input(style, path, opts)
-
-    def work() -> Tensor:
-        # AdaIN.stylize minus the final clamp: random decoders saturate a clamp, which would hide precision errors
-        padded, (h, w) = pad_to_multiple(x, 8)
-        feat = net.encoder(padded)
-        return net.decoder(adaptive_instance_norm(feat, net.encoder(s)))[..., :h, :w].float()
-
-    return Prepared(_run(path, dtype, work), [net], weights, genuine, tuple(content.shape[-2:]), dtype,
-                    ["includes encoding the style image"])
-
-
-def _cyclegan(weights_dir, content, style, path, dtype, opts) -> Prepared:
-    from ml_models.cyclegan import ResnetGenerator, load_cyclegan
-
-    rel = "cyclegan/style_monet.pth"
-    file = _file(weights_dir, rel)
-    net = load_cyclegan(file) if file else ResnetGenerator()
-    weights, genuine = _describe(file, rel, "ResnetGenerator()")
-    net = place(net, path, opts)
-    x = place_input(content * 2.0 - 1.0, path, opts)
-    return Prepared(_run(path, dtype, lambda: (net.stylize(x) + 1.0) / 2.0), [net], weights, genuine,
-                    tuple(content.shape[-2:]), dtype)
-
-
-def _sr_overlap(tile: int) -> int:
-    """The engine's tile overlap (``engine.SR_OVERLAP``, at most a quarter tile); tiling's default without it."""
-    try:
-        from ml_models.engine import SR_OVERLAP
-    except ImportError:
-        return 16
-    return min(SR_OVERLAP, tile // 4)
-
-
-def _super_resolution(rel: str, fallback: Callable[[], nn.Module], fallback_name: str):
-    def build(weights_dir, content, style, path, dtype, opts) -> Prepared:
-        from ml_models.superres import load_sr_network
-
-        file = _file(weights_dir, rel)
-        net, scale = load_sr_network(file) if file else (fallback(), 4)
-        weights, genuine = _describe(file, rel, fallback_name)
-        net = place(net, path, opts)
-        max_tiles = int(opts.get("max_tiles") or 0)
-        tile = int(opts.get("tile") or 256)
-        overlap = _sr_overlap(tile)
-        prepared = Prepared(lambda: content, [net], weights, genuine, tuple(content.shape[-2:]), dtype,
-                            [f"tiled as the engine does: tile {tile} input px, overlap {overlap}"])
-
-        def work() -> Tensor:
-            seen = {"done": 0, "total": 0}
-            kept: list[Tensor] = []
-
-            def fn(t: Tensor) -> Tensor:
-                # per tile, as the engine's _run_superres: layout change, network, fp32 result
-                with context(path, dtype):
-                    y = net(place_input(t, path, opts)).float()
-                if max_tiles:
-                    kept.append(y.flatten())
-                return y
-
-            def progress(done: int, total: int) -> None:
-                seen.update(done=done, total=total)
-
-            try:
-                out = tiled_forward(fn, content, scale, tile=tile, overlap=overlap, progress=progress,
-                                    cancelled=(lambda: seen["done"] >= max_tiles) if max_tiles else None)
-            except Cancelled:
-                out = torch.cat(kept)
-            prepared.tiles = {"timed": seen["done"], "total": seen["total"]}
-            return out
-
-        prepared.forward = work
-        return prepared
+        return Prepared(forward, [net], weights, genuine)
 
     return build
 
 
-def _rrdb_fallback() -> nn.Module:
-    from ml_models.rrdbnet import RRDBNet
-
-    return RRDBNet()
-
-
-def _srvgg_fallback() -> nn.Module:
-    from ml_models.srvgg import SRVGGNetCompact
-
-    return SRVGGNetCompact()
+def _adain_run(net: nn.Module, x: Tensor, s: Tensor) -> Tensor:
+    """``AdaIN.stylize`` minus the final clamp: random decoders saturate a clamp, which would hide precision errors."""
+    padded, (h, w) = pad_to_multiple(x, 8)
+    return net.decoder(adaptive_instance_norm(net.encoder(padded), net.encoder(s)))[..., :h, :w].float()
 
 
+def _super_resolution(rel: str, fallback: Callable[[], nn.Module]):
+    """x4 in the engine's tiles (tile 256 input px, its overlap); with ``max_tiles`` only the first tiles run."""
+    def build(weights_dir: Path, content: Tensor, style: Tensor, path: str, dtype: torch.dtype, max_tiles: int):
+        files, weights, genuine = _weights(weights_dir, rel)
+        net, scale = load_sr_network(files[0]) if files else (fallback(), 4)
+        net, tiles = place(net, path), {}
+
+        def forward() -> Tensor:
+            kept = []
+            tiles.update(timed=0, total=0)
+
+            def tile(t: Tensor) -> Tensor:  # per tile, as the super-resolution family: layout, network, fp32 result
+                with context(path, dtype):
+                    y = net(place_input(t, path)).float()
+                if max_tiles:
+                    kept.append(y.flatten())
+                return y
+
+            try:
+                return torch.cat([rows for _, rows in tiled_rows(
+                    tile, content, scale, tile=256, overlap=SR_OVERLAP,
+                    progress=lambda done, total: tiles.update(timed=done, total=total),
+                    cancelled=(lambda: tiles["timed"] >= max_tiles) if max_tiles else None)], dim=-2)
+            except Cancelled:
+                return torch.cat(kept)
+
+        return Prepared(forward, [net], weights, genuine, tiles=tiles)
+
+    return build
+
+
+def _gatys(weights_dir: Path, content: Tensor, style: Tensor, path: str, dtype: torch.dtype, max_tiles: int):
+    """One L-BFGS iteration of ``gatys.stylize`` on one full-size scale: a VGG forward, the loss and the input-gradient
+    backward (the same multiply-adds as the forward, hence twice the counted FLOPs)."""
+    vgg, rel = load_vgg(weights_dir, "full")
+    vgg = place(vgg, path)
+    config = gatys.GatysConfig(scales=(1.0,), steps=(1,))
+    objective = gatys_objective(vgg, dtype, content, style, config)
+    step = gatys.make_stepper(config, content.clone().requires_grad_(True), objective)
+    genuine = rel == SUBSET_VGG  # linked from ../shared only
+    return Prepared(lambda: torch.tensor(step()), [vgg], f"{'genuine' if genuine else 'random'} {rel}", genuine, 2.0)
+
+
+MICROAST_FILES = tuple(f"microast/{part}_iter_160000.pth.tar"
+                       for part in ("content_encoder", "style_encoder", "modulator", "decoder"))
 BUILDERS = {
-    "microast": _microast,
-    "johnson": _johnson,
-    "adain": _adain,
-    "cyclegan": _cyclegan,
-    "rrdb": _super_resolution("esrgan/RealESRGAN_x4plus.pth", _rrdb_fallback, "RRDBNet() x4plus"),
-    "srvgg": _super_resolution("esrgan/realesr-animevideov3.pth", _srvgg_fallback, "SRVGGNetCompact()"),
+    "microast": _simple(MicroAST.load, MicroAST, MICROAST_FILES, lambda c: c, lambda net, x, s: net.stylize(x, s)),
+    "johnson": _simple(load_transformer_net, lambda: TransformerNet(16), ("johnson/mosaic_nc16.pth",),
+                       lambda c: c * 255.0, lambda net, x, s: net.stylize(x) / 255.0),
+    "adain": _simple(AdaIN.load, lambda: AdaIN(AdaINEncoder(), AdaINDecoder()),
+                     ("adain/vgg_normalised.pth", "adain/decoder.pth"), lambda c: c, _adain_run),
+    "cyclegan": _simple(load_cyclegan, ResnetGenerator, ("cyclegan/style_monet.pth",), lambda c: c * 2.0 - 1.0,
+                        lambda net, x, s: (net.stylize(x) + 1.0) / 2.0),
+    "rrdb": _super_resolution("esrgan/RealESRGAN_x4plus.pth", RRDBNet),
+    "srvgg": _super_resolution("esrgan/realesr-animevideov3.pth", SRVGGNetCompact),
+    "gatys": _gatys,
 }
 
 
-def build(family: str, weights_dir: Path, content: Tensor, style: Tensor, path: str,
-          opts: dict | None = None) -> Prepared:
-    """The prepared case; ``path`` is "fast" or "ref"; ``opts``: ``max_tiles`` and ``tile`` for SR."""
-    if family not in BUILDERS:
-        raise ValueError(f"no feed-forward case for {family!r}; known: {', '.join(BUILDERS)}")
+def build(family: str, weights_dir: Path, content: Tensor, style: Tensor, path: str, max_tiles: int = 0) -> Prepared:
+    """The prepared case; ``path`` is "fast" or "ref"; ``max_tiles`` caps the tiles a super-resolution run times."""
     torch.manual_seed(0)
     dtype = fast_dtype(family) if path == "fast" else torch.float32
-    opts = dict(opts or {})
-    opts["channels_last"] = path == "fast" and fast_layout(family, dtype)
-    return BUILDERS[family](weights_dir, content, style, path, dtype, opts)
+    return BUILDERS[family](weights_dir, content, style, path, dtype, max_tiles)

@@ -1,157 +1,79 @@
 """A weights folder with every model family: the genuine files linked in, the rest random in the official layout.
 
 Only small genuine files exist for tests (Johnson nc16, MicroAST, realesr-animevideov3, the VGG-19 conv1_1..conv3_1
-subset). AdaIN, CycleGAN, RRDB ESRGAN and the full VGG-19 are written here with random values under exactly the keys,
-shapes and containers the official downloads have (from ``../shared/weights/signatures``, or from our own modules,
-which load those files strictly, when the signatures are absent). The arithmetic and memory of a network do not
-depend on its values, so timings are the real ones; only the pictures are meaningless.
-
-Random convolution weights are He-normal (std sqrt(2 / fan_in)) so activations keep their scale through deep stacks
-and outputs have a real dynamic range for the precision comparison. Nothing is written into the repository.
+subset). AdaIN, CycleGAN, RRDB ESRGAN and the full VGG-19 are written with random values under the keys and shapes of
+our modules, which load the official files strictly: time and memory do not depend on the values, only the pictures
+are meaningless. Convolution weights are He-normal so that activations keep their scale through deep stacks and
+outputs have a real range for the precision comparison. Nothing is written into the repository.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
-from benchmarks.common import SHARED_WEIGHTS, SIGNATURES
+import torch
+from torch import nn
 
-# Genuine files linked from ../shared/weights when present (relative path inside the weights folder).
-GENUINE = (
+from benchmarks.common import SHARED_WEIGHTS
+
+GENUINE = (  # linked from ../shared/weights where present
     "microast/content_encoder_iter_160000.pth.tar", "microast/style_encoder_iter_160000.pth.tar",
     "microast/modulator_iter_160000.pth.tar", "microast/decoder_iter_160000.pth.tar",
     "johnson/candy_nc16.pth", "johnson/mosaic_nc16.pth", "johnson/rain_princess_nc16.pth", "johnson/udnie_nc16.pth",
     "esrgan/realesr-animevideov3.pth", "vgg19/vgg19_first_five_conv_layers.pth",
 )
-CYCLEGAN_PRESETS = ("monet", "vangogh", "cezanne", "ukiyoe")
 
 
-def _random_tensor(shape: list[int], dtype: str, key: str, gen):
-    import torch
-
-    if dtype == "int64":
-        return torch.zeros(shape, dtype=torch.int64)
-    if len(shape) == 4:
-        fan_in = math.prod(shape[1:])
-        return torch.randn(shape, generator=gen) * math.sqrt(2.0 / fan_in)
-    if key.endswith("running_var"):
-        return torch.ones(shape)
-    if key.endswith("running_mean"):
-        return torch.zeros(shape)
-    return torch.randn(shape, generator=gen) * 0.01
-
-
-def _from_layout(layout: list, gen, rename=None) -> dict:
-    state = {}
-    for key, shape, dtype in layout:
-        name = rename(key) if rename else key
-        if name is not None:
-            state[name] = _random_tensor(list(shape), dtype, key, gen)
-    return state
+def random_state(module: nn.Module, gen: torch.Generator) -> dict:
+    """Random values under ``module``'s state-dict keys and shapes."""
+    out = {}
+    for key, value in module.state_dict().items():
+        if value.dtype == torch.int64 or key.endswith("running_mean"):
+            out[key] = torch.zeros_like(value)
+        elif key.endswith("running_var"):
+            out[key] = torch.ones_like(value)
+        elif value.dim() == 4:
+            out[key] = torch.randn(value.shape, generator=gen) * math.sqrt(2.0 / math.prod(value.shape[1:]))
+        else:
+            out[key] = torch.randn(value.shape, generator=gen) * 0.01
+    return out
 
 
-def _from_module(module, gen) -> dict:
-    import torch
-
-    return {k: _random_tensor(list(v.shape), "int64" if v.dtype == torch.int64 else "float32", k, gen)
-            for k, v in module.state_dict().items()}
-
-
-def _signature(name: str) -> dict | None:
-    path = SIGNATURES / f"{name}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _adain_encoder(gen) -> tuple[dict, str]:
-    sig = _signature("adain_vgg_normalised")
-    if sig:
-        return _from_layout(sig["state_dict_layout"], gen), "signature adain_vgg_normalised (53-module file)"
-    from ml_models.adain import AdaINEncoder
-
-    return _from_module(AdaINEncoder(), gen), "our AdaINEncoder (up to relu4_1)"
-
-
-def _adain_decoder(gen) -> tuple[dict, str]:
-    sig = _signature("adain_decoder")
-    if sig:
-        return _from_layout(sig["state_dict_layout"], gen), "signature adain_decoder"
-    from ml_models.adain import AdaINDecoder
-
-    return _from_module(AdaINDecoder(), gen), "our AdaINDecoder"
-
-
-def _cyclegan(gen) -> tuple[dict, str]:
-    sig = _signature("cyclegan_resnet9")
-    if sig:
-        layout = sig["container"].get("legacy_checkpoint_layout_expected") or sig["state_dict_layout"]
-        return _from_layout(layout, gen), "signature cyclegan_resnet9 (released layout with InstanceNorm buffers)"
+def _random_files(gen: torch.Generator) -> dict[str, tuple[str, object]]:
+    """{relative path: (benchmark family, a function giving the file's contents)}."""
+    from ml_models.adain import AdaINDecoder, AdaINEncoder
     from ml_models.cyclegan import ResnetGenerator
-
-    return _from_module(ResnetGenerator(), gen), "our ResnetGenerator"
-
-
-def _x4plus(gen) -> tuple[dict, str]:
-    sig = _signature("realesrgan_x4plus")
-    if sig:
-        return {"params_ema": _from_layout(sig["state_dict_layout"], gen)}, "signature realesrgan_x4plus"
     from ml_models.rrdbnet import RRDBNet
-
-    return {"params_ema": _from_module(RRDBNet(), gen)}, "our RRDBNet (23 blocks)"
-
-
-def _vgg19_features(gen) -> tuple[dict, str]:
-    """The converted features-only file the engine prefers (bare indices, no 500 MB classifier)."""
-    sig = _signature("vgg19_torchvision")
-    if sig:
-        return (_from_layout(sig["state_dict_layout"], gen,
-                             rename=lambda k: k.removeprefix("features.") if k.startswith("features.") else None),
-                "signature vgg19_torchvision, features part as vgg19-features.pth")
     from ml_models.vgg import VGG19
 
-    return {k: v for k, v in _from_module(VGG19().features, gen).items()}, "our VGG19 features"
+    cyclegan = {}  # the four presets share one random state
+
+    def cyclegan_state() -> dict:
+        return cyclegan.setdefault("state", random_state(ResnetGenerator(), gen))
+
+    return {
+        "adain/vgg_normalised.pth": ("adain", lambda: random_state(AdaINEncoder(), gen)),
+        "adain/decoder.pth": ("adain", lambda: random_state(AdaINDecoder(), gen)),
+        **{f"cyclegan/style_{name}.pth": ("cyclegan", cyclegan_state)
+           for name in ("monet", "vangogh", "cezanne", "ukiyoe")},
+        "esrgan/RealESRGAN_x4plus.pth": ("rrdb", lambda: {"params_ema": random_state(RRDBNet(), gen)}),
+        "vgg19/vgg19-features.pth": ("gatys", lambda: random_state(VGG19().features, gen)),  # the converted file
+    }
 
 
-# relative path -> (builder, benchmark family that needs it)
-RANDOM_FILES = {
-    "adain/vgg_normalised.pth": (_adain_encoder, "adain"),
-    "adain/decoder.pth": (_adain_decoder, "adain"),
-    **{f"cyclegan/style_{name}.pth": (_cyclegan, "cyclegan") for name in CYCLEGAN_PRESETS},
-    "esrgan/RealESRGAN_x4plus.pth": (_x4plus, "rrdb"),
-    "vgg19/vgg19-features.pth": (_vgg19_features, "gatys"),
-}
-
-
-def build_weights_dir(target: Path, seed: int = 0, families: list[str] | None = None) -> dict[str, str]:
-    """Fill ``target`` (a temporary folder) and return {relative path: "genuine" | "random: <layout source>"}.
-
-    Genuine files are symlinked, never copied; random files are written only for ``families`` (all when None).
-    Missing genuine files are simply absent: the cases that need them fall back to random weights themselves.
-    """
-    target.mkdir(parents=True, exist_ok=True)
+def build_weights_dir(target: Path, families: list[str], seed: int = 0) -> dict[str, str]:
+    """Fill ``target`` (a temporary folder): genuine files symlinked, never copied, random ones written for
+    ``families``. Returns {relative path: "genuine" | "random"}; a missing genuine file is simply absent."""
     made: dict[str, str] = {}
     for rel in GENUINE:
-        src = SHARED_WEIGHTS / rel
-        if src.is_file():
-            dst = target / rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            if not dst.exists():
-                dst.symlink_to(src)
+        if (SHARED_WEIGHTS / rel).is_file():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            (target / rel).symlink_to(SHARED_WEIGHTS / rel)
             made[rel] = "genuine"
-    cache: dict = {}
-    gen = None
-    for rel, (builder, family) in RANDOM_FILES.items():
-        if families is not None and family not in families:
-            continue
-        import torch  # only here: linking the genuine files needs no torch (the orchestrator does that itself)
-
-        gen = gen or torch.Generator().manual_seed(seed)
-        dst = target / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if builder not in cache:  # the four CycleGAN presets share one random generator state (same values)
-            cache[builder] = builder(gen)
-        state, source = cache[builder]
-        torch.save(state, dst)
-        made[rel] = f"random: {source}"
+    for rel, (family, contents) in _random_files(torch.Generator().manual_seed(seed)).items():
+        if family in families:
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            torch.save(contents(), target / rel)
+            made[rel] = "random"
     return made

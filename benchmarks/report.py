@@ -1,127 +1,95 @@
-"""Markdown tables and PASS/FAIL verdicts from the collected results (pure Python, no torch)."""
+"""The collected results as Markdown tables (pure Python, no torch); how each column is measured:
+docs/performance.md."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
 
-from benchmarks.targets import TARGETS
 
-
-def _num(value, digits: int = 2, unit: str = "") -> str:
-    if value is None:
+def num(value, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return "∞" if value > 0 else "–"
     if isinstance(value, float):
-        if abs(value) >= 100:
-            return f"{value:,.0f}{unit}"
-        return f"{value:.{digits}f}{unit}"
-    return f"{value}{unit}"
+        return "∞" if math.isinf(value) else f"{value:,.0f}" if abs(value) >= 100 else f"{value:.{digits}f}"
+    return str(value)
 
 
-def _verdict(ok: bool | None) -> str:
-    return "–" if ok is None else ("PASS" if ok else "FAIL")
+def verdict(ok: bool | None) -> str:
+    return "–" if ok is None else "PASS" if ok else "FAIL"
 
 
 def table(headers: list[str], rows: Iterable[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
 def models_table(rows: list[dict]) -> str:
-    headers = ["model", "size", "weights", "GFLOP/job", "fast s (n)", "ref s (n)", "speed-up",
-               "interleaved fast / ref s (speed-up, pairs)", "ref s, glibc default (speed-up)", "PSNR dB",
-               "fast GFLOP/s", "% peak (fast dtype)", "ref GFLOP/s", "% fp32 peak", "peak RSS fast/ref MiB",
-               "CPU share fast/ref", "≥50 % peak", "≥2x & ≥38 dB"]
+    headers = ["model", "size", "weights", "fast path", "fast s", "ref s", "speed-up (pairs)", "PSNR dB", "GFLOP/job",
+               "% peak fast / ref", "peak RSS MiB", "≥50 % peak", "≥2x & ≥38 dB"]
     out = []
     for r in rows:
-        fast, ref, inter = r.get("fast") or {}, r.get("ref") or {}, r.get("interleaved") or {}
-        if r.get("skipped") or r.get("error"):
-            reason = r.get("skipped") or r.get("error")
-            out.append([r["family"], r["size"], f"{'skipped' if r.get('skipped') else 'ERROR'}: {reason}"[:160]]
-                       + ["–"] * (len(headers) - 3))
+        if "error" in r:
+            out.append([r["family"], r["size"], f"ERROR: {r['error']}"[:160]] + ["–"] * (len(headers) - 3))
             continue
-        tiles = fast.get("tiles") or {}
-        size = f"{r['size']}" + (f" ({tiles['timed']}/{tiles['total']} tiles)" if tiles.get("timed", 0)
-                                  < tiles.get("total", 0) else "")
-        out.append([
-            r["family"], size, r.get("weights_short", ""), _num(r.get("gflop_job"), 1),
-            f"{_num(fast.get('job_s'), 3)} ({fast.get('runs', '–')})",
-            f"{_num(ref.get('job_s'), 3)} ({ref.get('runs', '–')})",
-            _num(r.get("speedup"), 2, "x"),
-            (f"{_num(inter.get('fast_s'), 3)} / {_num(inter.get('ref_s'), 3)} "
-             f"({_num(r.get('speedup_interleaved'), 2, 'x')}, {inter.get('pairs')})" if inter else "–"),
-            (f"{_num((r.get('ref_plain') or {}).get('job_s'), 3)} ({_num(r.get('speedup_plain'), 2, 'x')})"
-             if r.get("ref_plain") else "–"),
-            _num(r.get("psnr_db"), 1),
-            _num(fast.get("gflops"), 0), _num(r.get("fast_peak_pct"), 0, " %"),
-            _num(ref.get("gflops"), 0), _num(r.get("ref_peak_pct"), 0, " %"),
-            f"{_num(fast.get('peak_rss_mb'), 0)} / {_num(ref.get('peak_rss_mb'), 0)}",
-            f"{_num(fast.get('cpu_share'), 2)} / {_num(ref.get('cpu_share'), 2)}",
-            _verdict(r.get("pass_peak")), _verdict(r.get("pass_fast")),
-        ])
+        tiles = r.get("tiles") or {}
+        partial = f" ({tiles['timed']}/{tiles['total']} tiles)" if tiles.get("timed", 0) < tiles.get("total", 0) else ""
+        out.append([r["family"], f"{r['size']}{partial}", "genuine" if r["genuine"] else "random", r["precision"],
+                    num(r["fast_s"], 3), num(r["ref_s"], 3), f"{num(r['speedup'])}x ({r['pairs']})",
+                    num(r["psnr_db"], 1), num(r["gflop"]["ref"], 1),
+                    f"{num(r['fast_peak_pct'], 0)} / {num(r['ref_peak_pct'], 0)} %", num(r["peak_rss_mb"], 0),
+                    verdict(r["pass_peak"]), verdict(r["pass_fast"])])
     return table(headers, out)
+
+
+def gatys_race(c: dict) -> str:
+    ref, reached, last = c["reference"], c["reached"], c["last_scored"]
+    rows = [["reference: fp32, NCHW, single scale", ref["steps"], num(ref["seconds"], 1), f"{ref['final_loss']:.5g}"]]
+    if reached:
+        rows.append([f"fast ({c['precision']}, NHWC, coarse-to-fine) reaches it", reached["step"],
+                     num(reached["seconds"], 1), f"{reached['loss']:.5g}"])
+    elif last:
+        rows.append(["fast, last iterate (over the reference's time)", last["step"], num(last["seconds"], 1),
+                     f"{last['loss']:.5g}"])
+    fidelity = [[name, num(f["psnr_db"], 1), f"{f['rel_l2']:.4f}", f"{f['cosine']:.5f}"]
+                for name, f in c["gradient_fidelity"].items()]
+    return (f"{c['size'][0]}x{c['size'][1]} px, VGG {c['vgg']}, fast schedule {c['schedule']}; "
+            f"{num(c['scoring_excluded_s'], 1)} s of fp32 re-scoring excluded. Ratio: **{num(c['ratio'], 3)}**\n\n"
+            + table(["run", "steps", "seconds", "total loss"], rows) + "\n\nLoss gradient, fast against fp32:\n\n"
+            + table(["image", "PSNR dB", "relative L2 error", "cosine"], fidelity))
+
+
+def upscale_table(jobs: list[dict]) -> str:
+    rows = [[r["input"], f"ERROR: {r['error']}"[:160], "–", "–", "–", "–"] if "error" in r else
+            [f"{r['input']}²", f"{r['width']}x{r['height']} {r['mime']}", num(r["first_s"]), num(r["warm_s"]),
+             num(r["warm_s"] / (r["input"] ** 2 / 1e6)), num(r["peak_rss_mb"], 0)] for r in jobs]
+    return table(["input", "output", "first job s", "warm job s", "s / input MP", "peak RSS MiB"], rows)
 
 
 def render(results: dict) -> str:
     """The whole report as Markdown."""
-    meta = results["meta"]
+    meta, cpu = results["meta"], results["meta"]["cpu"]
     parts = [f"# Benchmark {meta['started']}",
-             f"CPU: {meta['cpu']['model']} ({meta['cpu']['logical_cpus']} logical CPUs; flags "
-             f"{', '.join(meta['cpu']['flags'])}), torch {meta.get('torch', '?')}, {meta.get('threads', '?')} "
-             f"threads, fast path precision **{meta.get('fast_precision', '?')}**, allocator "
-             f"{meta.get('allocator', 'system')} in every case process (fast and reference alike; "
-             "`ml_models/allocator.py`). Load average at start "
-             f"{meta['loadavg_start']}, at end {meta.get('loadavg_end')}: other processes share these cores, so "
-             "timings are noisy. The CPU-share column is CPU time / (wall time x threads) over the timed runs: "
-             "about 1 when a case had both cores to itself, lower when other processes took them (or for serial "
-             "code)."]
-    peaks = results.get("peak") or {}
-    if peaks:
-        parts.append("## Matmul peak (same run)\n\n" + table(
-            ["when", "fp32 GFLOP/s", "bf16 GFLOP/s", "n"],
-            [[k, _num(v.get("fp32"), 0), _num(v.get("bf16"), 0), v.get("n", "–")] for k, v in peaks.items()
-             if isinstance(v, dict) and "fp32" in v]))
+             f"CPU: **{cpu['model']}** ({cpu['logical_cpus']} logical CPUs; {', '.join(cpu['flags'])}), torch "
+             f"{meta.get('torch', '?')}, {meta.get('threads', '?')} threads, allocator {meta['allocator']} in every "
+             "case process."]
     if results.get("models"):
-        parts.append("## Models: fast path vs reference\n\n"
-                     "fast = the engine's path (inference_mode; bf16 autocast where the CPU has native BF16 and "
-                     "the model is not kept in fp32; NHWC in the precisions the registry lists for the model); "
-                     "ref = fp32, NCHW, `torch.no_grad()`. Both run with the allocator setting of the meta line "
-                     "(the workers' by default), so the speed-up compares the compute paths alone; where that is "
-                     "`reuse`, the reference is timed once more in a process with glibc's default allocator, as a "
-                     "plain script would run it (the speed-up in brackets). "
-                     "Time is the network work of one job (median of n runs "
-                     "after a warm-up), each path in its own process (for its peak RSS). The interleaved column "
-                     "times both paths once more in one process, alternately (median of the per-pair ratios), so "
-                     "that a change in the host's load falls on both alike; the ≥2x verdict uses it where measured. "
-                     "FLOPs count Conv2d/ConvTranspose2d/Linear only (2 x MACs from forward hooks "
-                     "on the real shapes); **pointwise ops are excluded**. % peak = achieved GFLOP/s over the matmul "
-                     "peak measured in the same subprocess right after the case (in the fast path's precision for "
-                     "fast, bf16 only where the CPU has native BF16; fp32 for ref). PSNR compares the fast output "
-                     "with the reference output (random-weight models: "
-                     "unclamped, peak = reference range). Gatys rows are one optimisation step; their PSNR compares "
-                     "what a step computes, the loss gradient at the photo (genuine VGG conv1_1..conv3_1), because "
-                     "whole optimisations diverge even between two fp32 layouts (its quality bar is the convergence "
-                     "test below). The ≥50 % and ≥2x targets apply to the "
-                     "conv-heavy models only (AdaIN, CycleGAN, RRDB, Gatys' VGG); the other rows are for "
-                     "information.\n\n" + models_table(results["models"]))
-    for key, title in (("gatys_convergence", "Gatys: multi-scale fast path vs single-scale fp32 reference"),
-                       ("gatys_whole", "Gatys whole runs through the engine"),
-                       ("superres", "Super-resolution through the engine (realesr-animevideov3, tile 256)"),
-                       ("memory", "Memory"), ("first_job", "First job after start vs warm (models preloaded)"),
-                       ("compile", "torch.compile")):
-        section = results.get(key)
-        if section:
-            parts.append(f"## {title}\n\n" + section["markdown"])
-    if results.get("targets"):
-        parts.append("## Targets\n\n" + table(
-            ["target", "measured", "threshold", "verdict"],
-            [[t["name"], t["measured"], t["threshold"], _verdict(t["pass"])] for t in results["targets"]]))
-    if results.get("skips"):
-        parts.append("## Skipped or capped\n\n" + "\n".join(f"- {s}" for s in results["skips"]))
+        parts.append("## Models: the engine's fast path against fp32 NCHW `torch.no_grad()`, timed alternately\n\n"
+                     + models_table(results["models"]))
+    race = results.get("gatys_convergence")
+    if race:
+        parts.append("## Gatys: time to the fp32 reference's loss\n\n"
+                     + (f"ERROR: {race['error']}" if "error" in race else gatys_race(race)))
+    if results.get("upscale"):
+        parts.append("## Upscale jobs (realesr-animevideov3, through the engine)\n\n"
+                     + upscale_table(results["upscale"]))
+    worker = results.get("worker")
+    if worker:
+        parts.append("## Worker memory\n\n" + (f"ERROR: {worker['error']}" if "error" in worker else
+                     f"{num(worker['rss_after_import_mb'], 0)} MiB with torch and the engine imported, "
+                     f"{num(worker['rss_loaded_mb'], 0)} MiB after `engine.preload({worker['models']})` "
+                     f"({num(worker['load_s'], 1)} s)."))
+    parts.append("## Targets\n\n" + table(["target", "measured", "threshold", "verdict"],
+                                          [[t["name"], t["measured"], t["threshold"], verdict(t["pass"])]
+                                           for t in results["targets"]]))
     return "\n\n".join(parts) + "\n"
-
-
-__all__ = ["TARGETS", "render", "table", "models_table"]

@@ -27,6 +27,27 @@ class ApiError(Exception):
         return body
 
 
+class Outage(Exception):
+    """A failure below the Bot API: what a user of Telegram sees when its front end or the network fails.
+
+    ``kind`` is ``bad_gateway`` (the proxy in front of the API answers ``502 Bad Gateway`` with an HTML page, not
+    the API's JSON) or ``disconnect`` (the connection is closed without an answer).
+    """
+
+    KINDS = ("bad_gateway", "disconnect")
+
+    def __init__(self, kind: str) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"outage kind must be one of {self.KINDS}, got {kind!r}")
+        super().__init__(kind)
+        self.kind = kind
+        self.description = "502 Bad Gateway" if kind == "bad_gateway" else "connection closed without an answer"
+
+
+BAD_GATEWAY_PAGE = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway"
+                    "</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+
+
 def bad_request(reason: str) -> ApiError:
     """400 with Telegram's ``Bad Request:`` prefix."""
     return ApiError(400, f"Bad Request: {reason}")

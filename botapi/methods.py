@@ -17,7 +17,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import formatting
-from .errors import CHAT_NOT_FOUND, NOT_MODIFIED, QUERY_TOO_OLD, WRONG_FILE_ID, ApiError, bad_request, forbidden
+from .errors import (
+    CHAT_NOT_FOUND,
+    NOT_MODIFIED,
+    QUERY_TOO_OLD,
+    WRONG_FILE_ID,
+    ApiError,
+    Outage,
+    bad_request,
+    forbidden,
+)
 from .files import FileStore, StoredFile
 from .markup import parse_markup
 from .params import Params, UploadedFile
@@ -61,7 +70,7 @@ class BotApi:
         self._buckets: dict[int, tuple[float, float]] = {}  # chat id -> (tokens, time of last refill)
         self.closing = False
         self.webhook: Any = None  # set by the server (botapi.webhook.Webhook)
-        self.faults: dict[str, list[ApiError]] = {}
+        self.faults: dict[str, list[ApiError | Outage]] = {}  # method (lower case) -> what its next calls get
         self._poll_generation = 0
         self._handlers: dict[str, Handler] = {}
         for name in dir(self):
@@ -82,7 +91,7 @@ class BotApi:
             if pending:
                 raise pending.pop(0)
             result = await handler(params)
-        except ApiError as exc:
+        except (ApiError, Outage) as exc:
             self._record(method, params, ok=False, error=exc.description)
             raise
         self._record(method, params, ok=True, error=None)

@@ -3,13 +3,21 @@
 The page is a thin view: it long-polls ``state`` for what changed in the sandbox user's chat since its cursor and
 turns clicks into the same :class:`~botapi.users.EmulatedUser` actions tests use, so a person in the browser and
 an e2e test exercise exactly the same code paths of the emulator and of the bot.
+
+The API acts as the sandbox's one user, so :func:`guard` keeps other web pages out of it: the Host must be a
+loopback name (or the address the server was started on), so a DNS-rebound name cannot reach it; an ``Origin`` must
+be this very origin; every call but file downloads needs the ``X-Sandbox: 1`` header, which a cross-site form cannot
+send and a cross-site script may not send without a CORS preflight nobody answers; JSON endpoints take JSON only.
+Uploaded files are served with ``nosniff``, and any that is not a picture as an attachment.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import mimetypes
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -26,6 +34,57 @@ if TYPE_CHECKING:
 ACTION_VISIBLE_S = 5.0
 MAX_WAIT_S = 25.0
 _IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp", "image/gif", "image/tiff"}
+API_PREFIX = "/sandbox/api/"
+CUSTOM_HEADER = "X-Sandbox"
+_JSON_ENDPOINTS = {"send_text", "press", "sticker"}
+
+
+def host_allowed(host_header: str, extra: frozenset[str] = frozenset()) -> bool:
+    """``localhost`` (and ``*.localhost``), a loopback address, or one of ``extra``; the port is not checked."""
+    name = host_header.strip().lower()
+    if name.startswith("["):  # [::1]:8081
+        name = name[1:].split("]", 1)[0]
+    elif name.count(":") == 1:
+        name = name.rsplit(":", 1)[0]
+    if not name:
+        return False
+    if name == "localhost" or name.endswith(".localhost") or name in extra:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def guard(extra_hosts: Callable[[], frozenset[str]]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """aiohttp middleware for the sandbox API (see the module docstring); other paths pass untouched."""
+
+    def refuse(status: int, text: str) -> web.Response:
+        return web.json_response({"ok": False, "error": text}, status=status)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                         ) -> web.StreamResponse:
+        if not request.path.startswith(API_PREFIX):
+            return await handler(request)
+        host = request.headers.get("Host", "")
+        if not host_allowed(host, extra_hosts()):
+            return refuse(403, "the sandbox answers only on a loopback address (localhost, 127.0.0.1)")
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.lower() != f"{request.scheme}://{host}".lower():
+            return refuse(403, "cross-origin requests are refused")
+        if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+            return refuse(403, "cross-site requests are refused")
+        endpoint = request.path[len(API_PREFIX):]
+        if endpoint.startswith("file/"):
+            return await handler(request)  # <img src> cannot carry a header; Host is checked above
+        if request.headers.get(CUSTOM_HEADER) != "1":
+            return refuse(403, f"the sandbox API needs the header {CUSTOM_HEADER}: 1")
+        if endpoint in _JSON_ENDPOINTS and request.content_type != "application/json":
+            return refuse(415, "send JSON (Content-Type: application/json)")
+        return await handler(request)
+
+    return middleware
 
 
 def _file_url(file_id: str) -> str:
@@ -69,7 +128,8 @@ def _language(value: Any) -> str | None:
 
 
 def register(app: web.Application, server: BotAPIServer) -> None:
-    """Add the ``/sandbox/api`` routes for ``server`` to ``app``."""
+    """Add the ``/sandbox/api`` routes for ``server`` to ``app``, behind :func:`guard`."""
+    app.middlewares.append(guard(lambda: server.extra_hosts))
 
     def user_for(language: Any) -> EmulatedUser:
         user = server.sandbox_user
@@ -176,8 +236,8 @@ def register(app: web.Application, server: BotAPIServer) -> None:
         stored = server.files.get(request.match_info["file_id"])
         if stored is None or stored.data is None:
             return error("no such file", 404)
-        headers = {"Cache-Control": "private, max-age=3600"}
-        if request.query.get("download"):
+        headers = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
+        if request.query.get("download") or (stored.mime_type or "") not in _IMAGE_TYPES:
             name = stored.file_name or stored.file_id
             headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
         return web.Response(body=stored.data, content_type=stored.mime_type or "application/octet-stream",

@@ -18,11 +18,11 @@ from typing import Any
 from aiohttp import web
 
 from . import sandbox
-from .errors import ApiError
+from .errors import BAD_GATEWAY_PAGE, ApiError, Outage
 from .files import FileStore, StoredFile
 from .methods import BotApi, scope_key
 from .params import Params, check_token_format
-from .state import ApiCall, CallbackRecord, LoggedMessage, World
+from .state import ApiCall, CallbackRecord, Chat, LoggedMessage, World
 from .users import EmulatedUser
 from .webhook import Webhook
 
@@ -53,13 +53,14 @@ class BotAPIServer:
     the update is dropped and listed in ``server.webhook.failures``), ``webhook_timeout``,
     ``callback_answer_timeout`` (answerCallbackQuery later than this fails with "query is too old"; None = no
     limit), ``flood_rate``/``flood_burst`` (opt-in per-chat flood control over sends and edits: 429 with
-    retry_after when the bot posts or edits faster than ``flood_rate`` per second beyond a burst).
+    retry_after when the bot posts or edits faster than ``flood_rate`` per second beyond a burst), ``sandbox_hosts``
+    (host names the sandbox page may be opened under besides loopback ones; see ``botapi.sandbox.guard``).
     """
 
     def __init__(self, token: str = "123456:TEST", *, bot_username: str = "artbot", bot_first_name: str = "Art Bot",
                  webhook_retry_delays: Sequence[float] = (0.2, 0.5, 1.0), webhook_timeout: float = 10.0,
                  callback_answer_timeout: float | None = None, flood_rate: float | None = None,
-                 flood_burst: int = 5) -> None:
+                 flood_burst: int = 5, sandbox_hosts: Sequence[str] = ()) -> None:
         check_token_format(token)
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
@@ -72,6 +73,8 @@ class BotAPIServer:
         self.api.webhook = self.webhook
         self._users: dict[int, EmulatedUser] = {}
         self.notice: str | None = None  # pinned above the sandbox chat (e.g. which weights are missing)
+        # Host names the sandbox API answers to besides loopback ones (and the address given to start())
+        self.extra_hosts = frozenset(name.lower() for name in sandbox_hosts)
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self.app = self._build_app()
@@ -100,6 +103,8 @@ class BotAPIServer:
         bound_port = sockets[0].getsockname()[1] if sockets else port
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         self._base_url = f"http://{shown_host}:{bound_port}"
+        if host not in ("0.0.0.0", "", "::"):
+            self.extra_hosts |= {host.lower()}
         log.info("botapi: emulated Telegram Bot API at %s (token %s)", self._base_url, self.token)
         return self._base_url
 
@@ -146,6 +151,11 @@ class BotAPIServer:
             result = await self.api.call(method, params)
         except ApiError as exc:
             return _json(exc.to_json(), exc.error_code)
+        except Outage as exc:
+            if exc.kind == "disconnect" and request.transport is not None:
+                request.transport.abort()  # the client sees the connection drop; nothing is written any more
+                return web.Response(status=502)
+            return web.Response(status=502, text=BAD_GATEWAY_PAGE, content_type="text/html")
         body: dict[str, Any] = {"ok": True, "result": result}
         if method.lower() == "setwebhook":
             body["description"] = "Webhook was set" if self.webhook.url else "Webhook was deleted"
@@ -159,7 +169,8 @@ class BotAPIServer:
         stored = self.files.by_path(request.match_info["path"])
         if stored is None or stored.data is None:
             return _json(ApiError(404, "Not Found: file not found").to_json(), 404)
-        return web.Response(body=stored.data, content_type=stored.mime_type or "application/octet-stream")
+        return web.Response(body=stored.data, content_type=stored.mime_type or "application/octet-stream",
+                            headers={"X-Content-Type-Options": "nosniff"})
 
     async def _handle_index(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
@@ -175,6 +186,10 @@ class BotAPIServer:
                                username=username, language_code=language_code)
         self._users[user_id] = created
         return created
+
+    def group(self, chat_id: int = -1001234567890, title: str = "Friends") -> Chat:
+        """A supergroup with the bot in it; ``server.user(...).in_group(chat)`` writes there."""
+        return self.world.ensure_group_chat(chat_id, title)
 
     @property
     def sandbox_user(self) -> EmulatedUser:
@@ -287,6 +302,28 @@ class BotAPIServer:
             retry_after = 1
         queue = self.api.faults.setdefault(method.lower(), [])
         queue.extend(ApiError(error_code, description, retry_after=retry_after) for _ in range(times))
+
+    def inject_outage(self, method: str, kind: str = "bad_gateway", *, times: int = 1) -> None:
+        """Make the next ``times`` calls of ``method`` meet an outage below the API (see :class:`Outage`): an HTML
+        ``502 Bad Gateway`` page or a connection closed without an answer. Queued after any injected errors, so
+        ``inject_error(m, 429)`` then ``inject_outage(m)`` answers 429 first, then 502."""
+        queue = self.api.faults.setdefault(method.lower(), [])
+        queue.extend(Outage(kind) for _ in range(times))
+
+    def inject_faults(self, method: str, specs: str) -> None:
+        """Queue faults for ``method`` from a comma-separated list, in order: ``429`` or ``429:<retry_after>``, another
+        status code (``502``: the API's JSON error), ``bad_gateway`` (an HTML 502 page) or ``disconnect``.
+        ``python -m botapi --fault sendPhoto=429:2,bad_gateway`` uses it."""
+        for spec in (part.strip() for part in specs.split(",") if part.strip()):
+            if spec in Outage.KINDS:
+                self.inject_outage(method, spec)
+                continue
+            code, _, wait = spec.partition(":")
+            if not code.isdigit() or not 400 <= int(code) <= 599 or (wait and not wait.isdigit()):
+                raise ValueError(f"a fault is 429[:seconds], a 4xx/5xx code, bad_gateway or disconnect; got {spec!r}")
+            error = int(code)
+            self.inject_error(method, error, None if error == 429 else f"Injected error {error}",
+                              retry_after=int(wait) if wait else None)
 
     def commands(self, scope: dict[str, Any] | None = None, language_code: str = "") -> list[dict[str, Any]]:
         return list(self.world.commands.get((scope_key(scope), language_code), []))

@@ -255,6 +255,16 @@ class World:
             self.chats[chat.id] = chat
         return chat
 
+    def ensure_group_chat(self, chat_id: int, title: str) -> Chat:
+        """A supergroup (negative id) the bot is a member of; users post in it through ``EmulatedUser.in_group``."""
+        if chat_id >= 0:
+            raise ValueError(f"group chat ids are negative, got {chat_id}")
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            chat = Chat(chat_id, "supergroup", {"id": chat_id, "type": "supergroup", "title": title})
+            self.chats[chat_id] = chat
+        return chat
+
     def find_chat(self, chat_id: int | str) -> Chat | None:
         if isinstance(chat_id, str):
             if chat_id.startswith("@"):

@@ -7,6 +7,7 @@ store exactly like Telegram's, so the bot downloads them with getFile.
 
 from __future__ import annotations
 
+import copy
 import io
 import re
 import time
@@ -66,6 +67,12 @@ class EmulatedUser:
     @property
     def chat_id(self) -> int:
         return self.chat.id
+
+    def in_group(self, group: Chat) -> EmulatedUser:
+        """The same user writing in ``group`` (see ``BotAPIServer.group``) instead of the private chat."""
+        member = copy.copy(self)
+        member.chat = group
+        return member
 
     def as_api(self) -> dict[str, Any]:
         """The Bot API ``User`` object."""

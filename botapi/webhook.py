@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from .errors import ApiError, bad_request
+from .errors import ApiError, Outage, bad_request
 from .params import Params, UploadedFile
 from .state import World
 
@@ -183,5 +183,5 @@ class Webhook:
             return
         try:
             await self.execute(str(method), Params(values, files))
-        except ApiError as exc:
+        except (ApiError, Outage) as exc:
             log.warning("botapi: the method %s returned in a webhook response failed: %s", method, exc.description)

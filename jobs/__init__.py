@@ -30,6 +30,8 @@ from .job import (
 from .settings import JobSettings
 
 if TYPE_CHECKING:
+    from ml_models.api import JobResult
+
     from .celery_executor import CeleryExecutor
     from .pool import LocalExecutor
 
@@ -54,6 +56,9 @@ class Executor(Protocol):
     async def unfinished(self) -> list[Job]: ...
     async def resume(self, job: Job) -> JobHandle: ...
     async def discard(self, job: Job, code: str = "abandoned", message: str = "") -> None: ...
+    async def mark_delivered(self, job_id: str) -> None: ...
+    async def note_undelivered(self, job_id: str) -> int: ...
+    async def undelivered(self) -> list[tuple[Job, JobResult]]: ...
 
 
 def make_executor(settings: JobSettings) -> LocalExecutor | CeleryExecutor:
@@ -63,7 +68,7 @@ def make_executor(settings: JobSettings) -> LocalExecutor | CeleryExecutor:
 
         return LocalExecutor(settings)
     if settings.executor == "celery":
-        from .celery_executor import CeleryExecutor
+        from .shared_celery import SharedCeleryExecutor
 
-        return CeleryExecutor(settings)
+        return SharedCeleryExecutor(settings)  # a CeleryExecutor whose limits every bot replica shares
     raise ValueError(f"unknown executor {settings.executor!r}: use 'local' or 'celery'")

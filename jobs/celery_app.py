@@ -9,22 +9,23 @@ its message stays unacknowledged and Redis hands it to a worker again once the t
 run more than once, each delivery is counted in Redis (``max_attempts``, so an input that crashes every worker fails
 as ``worker_died`` instead of looping) and a finished task is marked so a stale redelivery is dropped.
 
-Serialization is pickle, on purpose: the payloads are our own ``JobRequest``/``JobResult`` dataclasses with raw image
-bytes (JSON would need base64, a third larger, for every photo and result) and typed ``EngineError``s whose class and
-details must reach the bot intact. Pickle is only safe with a broker nobody else can write to: use a private,
-password-protected Redis (TLS ``rediss://`` on Heroku).
+Serialization is JSON only, on both sides (``accept_content=["json"]``): a message or result in pickle is refused,
+never unpickled, so whoever can write to the Redis cannot run code on the workers or on the bot. Images travel as raw
+bytes under their own Redis keys (``jobs.wire``). TLS (``rediss://``) verifies the server's certificate by default;
+``REDIS_CA_CERT`` names the provider's CA file, and ``REDIS_SSL_CERT_REQS=none`` is the operator's explicit choice.
 
 Cancellation: ``revoke(terminate=True)`` cannot interrupt the solo pool, so the bot sets a Redis key that the task's
 ``cancelled`` callback polls at step and tile boundaries. Time limits are enforced here too (Celery's own need a pool
 with child processes): past the model's limit the job is cancelled cooperatively, and if it does not stop within a
-grace period the outcome is stored and the worker exits, to be restarted by its supervisor.
+grace period the outcome is stored and the worker exits, to be restarted by its supervisor. A job that runs out of
+memory (``WORKER_MEMORY_MB``) fails as ``too_large`` and the worker then shuts down warmly to be restarted fresh.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import ssl
+import signal
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -34,12 +35,14 @@ from celery import Celery, Task, signals
 from celery.exceptions import Ignore
 
 from ml_models import allocator, errors, registry
-from ml_models.api import JobRequest
 from ml_models.settings import EngineSettings
 
+from . import wire
 from .job import InternalError, JobTimeout, WorkerDied
 from .runner import Runner, limit_threads, load_runner, preload_models
 from .settings import JobSettings, plan_workers
+from .wire import ssl_options
+from .worker import limit_memory, out_of_memory, too_large
 
 log = logging.getLogger("jobs.celery")
 
@@ -56,14 +59,6 @@ def key(kind: str, job_id: str) -> str:
     return f"{KEY_PREFIX}:{kind}:{job_id}"
 
 
-def ssl_options(redis_url: str | None, cert_reqs: str = "required") -> dict[str, Any] | None:
-    """TLS options for ``rediss://`` URLs. Heroku Redis uses self-signed certificates: REDIS_SSL_CERT_REQS=none."""
-    if not redis_url or not redis_url.startswith("rediss://") or "ssl_cert_reqs" in redis_url:
-        return None
-    reqs = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(cert_reqs, ssl.CERT_REQUIRED)
-    return {"ssl_cert_reqs": reqs}
-
-
 def configure(app: Celery, settings: JobSettings) -> Celery:
     visibility = settings.visibility_timeout
     transport = {
@@ -72,7 +67,7 @@ def configure(app: Celery, settings: JobSettings) -> Celery:
         "unacked_restore_interval": max(1, min(10, visibility // 5)),
         "unacked_restore_throttle": 1,
     }
-    tls = ssl_options(settings.redis_url, settings.redis_ssl_cert_reqs)
+    tls = ssl_options(settings.redis_url, settings.redis_ssl_cert_reqs, settings.redis_ca_cert)
     app.conf.update(
         broker_url=settings.redis_url,
         result_backend=settings.redis_url,
@@ -81,9 +76,10 @@ def configure(app: Celery, settings: JobSettings) -> Celery:
         broker_transport_options=transport,
         result_backend_transport_options={"retry_policy": {"timeout": 5.0}},
         broker_connection_retry_on_startup=True,
-        task_serializer="pickle",
-        result_serializer="pickle",
-        accept_content=["pickle", "json"],
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],  # pickle from the broker would run its writer's code here
+        result_accept_content=["json"],
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_track_started=False,  # the task reports STARTED itself, after its duplicate checks
@@ -108,6 +104,7 @@ class _WorkerState:
     engine: EngineSettings
     runner: Runner
     redis: Any
+    retire: bool = False  # a job ran out of memory: finish this task, then exit to be restarted fresh
 
 
 _state: _WorkerState | None = None
@@ -123,13 +120,14 @@ def worker_state() -> _WorkerState:
 
             settings = JobSettings.from_env()
             plan = plan_workers(replace(settings, workers=1))
+            limit_memory(plan.memory_mb)  # WORKER_MEMORY_MB: a job that does not fit fails as too_large
             limit_threads(plan.threads)
             runner, preload = load_runner(settings.runner)
             limit_threads(plan.threads)
             engine = plan.engines[0]
             preload_models(preload, settings.preload, engine)
-            client = redis.Redis.from_url(settings.redis_url,
-                                           **(ssl_options(settings.redis_url, settings.redis_ssl_cert_reqs) or {}))
+            tls = ssl_options(settings.redis_url, settings.redis_ssl_cert_reqs, settings.redis_ca_cert)
+            client = redis.Redis.from_url(settings.redis_url, **(tls or {}))
             _state = _WorkerState(settings, engine, runner, client)
             log.info("celery worker ready: runner %s on %s with %d thread(s)", settings.runner, engine.device,
                      plan.threads)
@@ -142,12 +140,15 @@ class JobTask(Task):
 
     def after_return(self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         # The result is stored by now: a redelivery of this message (worker killed before the ack) is dropped.
-        if isinstance(retval, tuple):
-            worker_state().redis.set(key("final", task_id), retval[0], ex=MARK_TTL_S)
+        if isinstance(retval, dict) and "status" in retval:
+            worker_state().redis.set(key("final", task_id), retval["status"], ex=MARK_TTL_S)
+        if worker_state().retire:  # warm shutdown: this task is acknowledged first, then the supervisor restarts us
+            log.warning("worker exits after a job that ran out of memory; its supervisor starts a fresh one")
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
-def execute(task: Task, job_id: str, request: JobRequest) -> tuple:
-    """Run one delivery of a job; returns ``("done", JobResult)``, ``("failed", EngineError)`` or ``("cancelled",)``."""
+def execute(task: Task, job_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Run one delivery of a job; returns a ``jobs.wire`` outcome (done with the image stored, failed, cancelled)."""
     state = worker_state()
     r, settings = state.redis, state.settings
     if r.exists(key("final", job_id)):
@@ -155,16 +156,22 @@ def execute(task: Task, job_id: str, request: JobRequest) -> tuple:
     attempts = r.incr(key("attempts", job_id))
     r.expire(key("attempts", job_id), MARK_TTL_S)
     if attempts > settings.max_attempts:
-        return ("failed", WorkerDied(message=f"workers died {attempts - 1} times running this job; giving up",
-                                     attempts=attempts - 1))
+        return wire.failed(WorkerDied(message=f"workers died {attempts - 1} times running this job; giving up",
+                                      attempts=attempts - 1))
     if r.exists(key("cancel", job_id)):
-        return ("cancelled",)
-    task.update_state(state="STARTED", meta={"attempt": attempts, "pid": os.getpid()})
-
+        return wire.CANCELLED
+    try:
+        request = wire.get_request(r, job_id, data)
+    except (ValueError, KeyError, TypeError) as exc:
+        return wire.failed(InternalError(message=f"cannot read the job: {exc}"))
     spec = registry.MODELS.get(request.model)
     limit = (spec.timeout_s if spec else 600.0) * settings.timeout_scale
+    hold = max(1, min(int(limit + TIMEOUT_GRACE_S) + 5, settings.visibility_timeout - 1))  # a dead worker's expires
+    if not r.set(key("running", job_id), os.getpid(), nx=True, ex=hold):
+        raise Ignore()  # a redelivery while another worker still runs it: never one job twice at once
+    task.update_state(state="STARTED", meta={"attempt": attempts, "pid": os.getpid()})
     finished, timed_out = threading.Event(), threading.Event()
-    outcome_holder: list[tuple] = []
+    outcome_holder: list[dict[str, Any]] = []
 
     def watchdog() -> None:
         if finished.wait(limit):
@@ -173,7 +180,7 @@ def execute(task: Task, job_id: str, request: JobRequest) -> tuple:
         if finished.wait(TIMEOUT_GRACE_S):
             return
         log.error("job %s ignores its time limit; storing the timeout and restarting the worker", job_id)
-        outcome = ("failed", JobTimeout(message=f"the job ran longer than {limit:.0f} s and was stopped"))
+        outcome = wire.failed(JobTimeout(message=f"the job ran longer than {limit:.0f} s and was stopped"))
         task.backend.store_result(job_id, outcome, "SUCCESS")
         r.set(key("final", job_id), "failed", ex=MARK_TTL_S)
         os._exit(70)  # the supervisor (systemd, a container restart policy, ...) starts a fresh worker
@@ -200,19 +207,26 @@ def execute(task: Task, job_id: str, request: JobRequest) -> tuple:
         result = state.runner(request, state.engine, progress, cancelled)
     except errors.Cancelled as exc:
         if timed_out.is_set():
-            outcome_holder.append(("failed", JobTimeout(message=f"the job ran longer than {limit:.0f} s and was "
-                                                        "stopped", limit_s=limit)))
+            outcome_holder.append(wire.failed(JobTimeout(message=f"the job ran longer than {limit:.0f} s and was "
+                                                             "stopped", limit_s=limit)))
         else:
-            outcome_holder.append(("cancelled",) if last["cancelled"] else ("failed", exc))
+            outcome_holder.append(wire.CANCELLED if last["cancelled"] else wire.failed(exc))
     except errors.EngineError as exc:
-        outcome_holder.append(("failed", exc))
+        outcome_holder.append(wire.failed(exc))
     except Exception as exc:
-        log.exception("job %s failed unexpectedly", job_id)
-        outcome_holder.append(("failed", InternalError(message=f"{type(exc).__name__}: {exc}")))
+        if out_of_memory(exc):
+            del exc  # its traceback holds the frames that hold the memory
+            log.warning("job %s did not fit in the worker's memory", job_id)
+            state.retire = True
+            outcome_holder.append(wire.failed(too_large(plan_workers(replace(settings, workers=1)).memory_mb)))
+        else:
+            log.exception("job %s failed unexpectedly", job_id)
+            outcome_holder.append(wire.failed(InternalError(message=f"{type(exc).__name__}: {exc}")))
     else:
-        outcome_holder.append(("done", result))
+        outcome_holder.append(wire.done(r, job_id, result))
     finally:
         finished.set()
+        r.delete(key("running", job_id))
         allocator.release_freed_memory()  # the job's freed memory back to the OS (see ml_models.allocator)
     return outcome_holder[0]
 
@@ -222,7 +236,7 @@ app = make_app(app_settings)
 
 
 @app.task(name=TASK_NAME, bind=True, base=JobTask)
-def run_job(self: Task, job_id: str, request: JobRequest) -> tuple:
+def run_job(self: Task, job_id: str, request: dict[str, Any]) -> dict[str, Any]:
     return execute(self, job_id, request)
 
 

@@ -4,7 +4,8 @@ Jobs are handed to the broker as soon as their user may run one (``user_running_
 FIFO shared by every worker host; they keep their place in this bot's queue (and count for ``queue_limit``) until a
 worker reports STARTED. One thread polls the result backend for the tasks in flight and passes what changed to the
 event loop with ``call_soon_threadsafe``; every other blocking Redis call goes through ``asyncio.to_thread``, so the
-event loop never waits on the network.
+event loop never waits on the network. Requests and outcomes are JSON and images sit under their own Redis keys
+(``jobs.wire``): the poller thread reads a finished job's image before it hands the outcome to the loop.
 
 After a bot restart, ``resume`` first looks the job up in the result backend: a task that is still running or already
 finished on a worker is followed, not sent again.
@@ -20,12 +21,14 @@ from typing import Any
 
 from ml_models import errors
 
-from .celery_app import KEY_PREFIX, MARK_TTL_S, TASK_NAME, key, make_app, ssl_options
+from . import wire
+from .celery_app import KEY_PREFIX, MARK_TTL_S, TASK_NAME, key, make_app
 from .handle import JobHandle
 from .job import Cancelled, Done, InternalError, Job, JobTimeout, WorkerUnavailable
 from .queue import Entry
 from .scheduler import Scheduler
 from .settings import JobSettings
+from .wire import ssl_options
 
 log = logging.getLogger("jobs.celery")
 
@@ -77,13 +80,19 @@ class _Poller(threading.Thread):
                     self._watched[job_id] = seen
                     if status in ("SUCCESS", "FAILURE"):
                         del self._watched[job_id]
+                if status == "SUCCESS":
+                    try:
+                        info = wire.read_outcome(self._executor._redis, job_id, info)
+                    except Exception as exc:  # Redis gone between the two reads
+                        info = ("invalid", f"cannot read the result image: {exc}")
                 try:
                     loop.call_soon_threadsafe(self._executor.on_task_state, job_id, status, info)
                 except RuntimeError:  # the loop is closed
                     return
                 if status in ("SUCCESS", "FAILURE"):
                     try:
-                        backend.forget(job_id)  # results hold images: do not leave them in Redis
+                        backend.forget(job_id)
+                        wire.forget(self._executor._redis, job_id)  # images: do not leave them in Redis
                     except Exception:
                         log.warning("cannot delete the result of task %s", job_id, exc_info=True)
 
@@ -124,7 +133,8 @@ class CeleryExecutor(Scheduler):
                     self._watch(entry)
                     return
                 await asyncio.to_thread(self._redis.delete, key("final", job.id), key("attempts", job.id))
-            signature = self.app.signature(TASK_NAME, args=(job.id, job.request))
+            data = await asyncio.to_thread(wire.put_request, self._redis, job.id, job.request)
+            signature = self.app.signature(TASK_NAME, args=(job.id, data))
             await asyncio.to_thread(signature.apply_async, task_id=job.id, queue=self.settings.celery_queue)
         except Exception as exc:
             log.exception("cannot hand job %s to the broker", job.id)
@@ -153,7 +163,8 @@ class CeleryExecutor(Scheduler):
 
         self.loop = asyncio.get_running_loop()
         self._redis = redis.Redis.from_url(
-            self.settings.redis_url, **(ssl_options(self.settings.redis_url, self.settings.redis_ssl_cert_reqs) or {}))
+            self.settings.redis_url, **(ssl_options(self.settings.redis_url, self.settings.redis_ssl_cert_reqs,
+                                                  self.settings.redis_ca_cert) or {}))
         try:
             await asyncio.to_thread(self._redis.ping)
         except Exception as exc:
@@ -227,10 +238,7 @@ class CeleryExecutor(Scheduler):
             self._deliver(entry, info)
         elif status == "FAILURE":
             self._started(entry)
-            if isinstance(info, errors.EngineError):
-                self._fail(entry, info)
-            else:
-                self._fail(entry, InternalError(message=f"the worker failed: {info!r}"))
+            self._fail(entry, InternalError(message=f"the worker failed: {info!r}"[:300]))
 
     def _deliver(self, entry: Entry, outcome: Any) -> None:
         if not isinstance(outcome, tuple) or not outcome:
@@ -241,5 +249,7 @@ class CeleryExecutor(Scheduler):
             self._finish(entry, Cancelled())
         elif outcome[0] == "failed" and isinstance(outcome[1], errors.EngineError):
             self._fail(entry, outcome[1])
+        elif outcome[0] == "invalid":
+            self._fail(entry, InternalError(message=str(outcome[1])))
         else:
             self._fail(entry, InternalError(message=f"unexpected task result {outcome!r}"[:300]))

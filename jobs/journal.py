@@ -2,8 +2,13 @@
 
 The row holds everything needed to run the job again except the image bytes (the bot downloads them again by their
 Telegram ``file_id``), and the timings that feed the statistics and the ETA. WAL mode with ``synchronous=NORMAL``
-makes each write a cheap append (no fsync per commit), which is why the executors call it directly from the event
-loop; a lock keeps it safe if ``stats()`` is called from another thread.
+makes each write a cheap append (no fsync per commit). The scheduler calls the journal from one thread of its own,
+in order, so a result stored with its row never holds up the event loop; a lock keeps it safe all the same.
+
+"Done" and "delivered" are separate facts: a finished job's result is stored with its ``done`` row in one
+transaction and dropped only when the bot marks it delivered, so a crash or a send that fails in between leaves a
+result that ``undelivered()`` hands back for another try (also after a restart). ``durable`` says whether this
+journal outlives the machine: SQLite on a Heroku dyno's disk does not, so the bot must not promise a resume there.
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ import statistics
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ml_models.api import JobRequest
+from ml_models.api import JobRequest, JobResult
 
 from .job import Job
+
+if TYPE_CHECKING:
+    from .settings import JobSettings
 
 UNFINISHED = ("queued", "running")
 FINISHED = ("done", "failed", "cancelled")
@@ -47,11 +55,23 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at REAL,
     seconds REAL,
     error_code TEXT,
-    error_message TEXT
+    error_message TEXT,
+    delivered_at REAL,
+    delivery_attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 CREATE INDEX IF NOT EXISTS jobs_model_finished ON jobs(model, finished_at);
+CREATE TABLE IF NOT EXISTS results (
+    id TEXT PRIMARY KEY,
+    image BLOB NOT NULL,
+    mime TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    info TEXT NOT NULL
+);
 """
+_ADDED_COLUMNS = {"delivered_at": "REAL", "delivery_attempts": "INTEGER NOT NULL DEFAULT 0"}
 
 
 def _dumps(value: Any) -> str:
@@ -59,8 +79,11 @@ def _dumps(value: Any) -> str:
 
 
 class Journal:
-    def __init__(self, path: Path) -> None:
+    """The journal in a SQLite file; ``durable`` is decided by the configuration (the disk may be ephemeral)."""
+
+    def __init__(self, path: Path, durable: bool = True) -> None:
         self.path = Path(path)
+        self.durable = durable
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
@@ -68,6 +91,10 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        present = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        for column, kind in _ADDED_COLUMNS.items():  # journals written before delivery was tracked
+            if column not in present:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         with self._lock:
@@ -99,16 +126,50 @@ class Journal:
         self._run("UPDATE jobs SET status='running', started_at=? WHERE id=?", (time.time(), job_id))
 
     def finish(self, job_id: str, status: str, seconds: float | None = None, error_code: str | None = None,
-               error_message: str | None = None) -> None:
+               error_message: str | None = None, result: JobResult | None = None) -> None:
+        """End a job; a ``done`` job's result is kept in the same transaction until it is marked delivered."""
         assert status in FINISHED, status
-        self._run("UPDATE jobs SET status=?, finished_at=?, seconds=?, error_code=?, error_message=? WHERE id=?",
-                  (status, time.time(), seconds, error_code, error_message, job_id))
-
-    def prune(self, older_than_s: float) -> int:
-        """Forget finished jobs older than this (the journal is not an archive)."""
         with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                if result is not None:
+                    self._db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                     (job_id, result.image, result.mime, result.width, result.height,
+                                      result.seconds, _dumps(result.info)))
+                self._db.execute("UPDATE jobs SET status=?, finished_at=?, seconds=?, error_code=?, "
+                                 "error_message=? WHERE id=?",
+                                 (status, time.time(), seconds, error_code, error_message, job_id))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def delivered(self, job_id: str) -> None:
+        """The user has the result (or will never get it): drop the stored copy."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute("UPDATE jobs SET delivered_at=? WHERE id=?", (time.time(), job_id))
+            self._db.execute("DELETE FROM results WHERE id=?", (job_id,))
+            self._db.execute("COMMIT")
+
+    def delivery_failed(self, job_id: str) -> int:
+        """Count one more failed delivery of a done job; returns the count so far."""
+        rows = self._run("UPDATE jobs SET delivery_attempts=delivery_attempts+1 WHERE id=? "
+                         "RETURNING delivery_attempts", (job_id,))
+        return int(rows[0]["delivery_attempts"]) if rows else 0
+
+    def prune(self, older_than_s: float, results_older_than_s: float | None = None) -> int:
+        """Forget finished jobs older than this (the journal is not an archive), and undelivered results older than
+        ``results_older_than_s`` (their job is marked delivered: nobody will get them any more)."""
+        now = time.time()
+        with self._lock:
+            if results_older_than_s is not None:
+                self._db.execute("UPDATE jobs SET delivered_at=? WHERE delivered_at IS NULL AND status='done' "
+                                 "AND finished_at<?", (now, now - results_older_than_s))
+                self._db.execute("DELETE FROM results WHERE id NOT IN "
+                                 "(SELECT id FROM jobs WHERE status='done' AND delivered_at IS NULL)")
             cur = self._db.execute("DELETE FROM jobs WHERE status IN ('done','failed','cancelled') AND finished_at<?",
-                                   (time.time() - older_than_s,))
+                                   (now - older_than_s,))
             return cur.rowcount
 
     # ---------------------------------------------------------------------------------------------- reads
@@ -121,6 +182,15 @@ class Journal:
         """Queued or running jobs, oldest first, rebuilt without their image bytes (``content=b""``, ``styles=[]``)."""
         rows = self._run("SELECT * FROM jobs WHERE status IN ('queued','running') ORDER BY created_at, queued_at")
         return [_job_from_row(row) for row in rows]
+
+    def undelivered(self) -> list[tuple[Job, JobResult]]:
+        """Done jobs whose result has not reached the user yet, oldest first, with the stored result."""
+        rows = self._run("SELECT jobs.*, results.image, results.mime, results.width, results.height, "
+                         "results.seconds AS result_seconds, results.info FROM jobs JOIN results USING (id) "
+                         "WHERE jobs.status='done' AND jobs.delivered_at IS NULL ORDER BY jobs.finished_at")
+        return [(_job_from_row(row), JobResult(image=row["image"], mime=row["mime"], width=row["width"],
+                                               height=row["height"], seconds=row["result_seconds"],
+                                               info=json.loads(row["info"]))) for row in rows]
 
     def counts(self) -> dict[str, int]:
         rows = self._run("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
@@ -151,3 +221,12 @@ def _job_from_row(row: sqlite3.Row) -> Job:
     return Job(request=request, chat_id=row["chat_id"], user_id=row["user_id"], language=row["language"],
                content_file_id=row["content_file_id"], style_file_ids=json.loads(row["style_file_ids"]),
                meta=json.loads(row["meta"]), id=row["id"], created_at=row["created_at"])
+
+
+def make_journal(settings: JobSettings) -> Journal:
+    """Redis when REDIS_URL is set (durable, shared by bot replicas), else SQLite in DATA_DIR."""
+    if settings.redis_url:
+        from .redis_journal import RedisJournal
+
+        return RedisJournal(settings)  # type: ignore[return-value]  (same methods)
+    return Journal(settings.data_dir / "jobs.sqlite3", durable=settings.journal_durable)

@@ -242,7 +242,8 @@ class LocalExecutor(Scheduler):
         if not self._running:
             return
         engine = self.plan.engines[slot]
-        config = WorkerConfig(slot, self.settings.runner, engine, self.plan.threads, tuple(self.settings.preload))
+        config = WorkerConfig(slot, self.settings.runner, engine, self.plan.threads, tuple(self.settings.preload),
+                              self.plan.memory_mb)
         allocator.export_for_children(engine.allocator)  # read by glibc when the worker's interpreter starts
         task_r, task_w = self._ctx.Pipe(duplex=False)
         event_r, event_w = self._ctx.Pipe(duplex=False)
@@ -279,6 +280,8 @@ class LocalExecutor(Scheduler):
         elif kind == "init_failed":
             worker.init_error = message[1]
             log.error("worker %d could not start: %s", worker.slot, message[1])
+        elif kind == "retiring":  # it exits after this job (out of memory): replaced, never given another job
+            worker.killed = True
         elif kind == "started" and serial_ok:
             self._started(current)
         elif kind == "progress" and serial_ok:

@@ -13,23 +13,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import statistics
 import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from ml_models import errors, registry
+from ml_models.api import JobResult
 
 from . import preflight
 from .eta import Estimator, queue_finish_times
 from .handle import JobHandle
 from .job import Cancelled, Done, Event, Failed, Interrupted, Job, Progress, QueueBusy, Queued, Started
-from .journal import Journal
+from .journal import Journal, make_journal
 from .queue import Entry, JobQueue
 from .settings import JobSettings
+from .spool import InputSpool
 
 log = logging.getLogger("jobs")
 
 JOURNAL_KEEP_S = 90 * 24 * 3600
 TICK_S = 0.2
+MEDIAN_SAMPLES = 200  # latest successful jobs per model behind the median in stats()
 
 
 class Scheduler:
@@ -40,12 +48,19 @@ class Scheduler:
         self._queue = JobQueue(settings.queue_limit, settings.user_queued_limit)
         self._entries: dict[str, Entry] = {}
         self._journal_: Journal | None = None
+        self._writer: ThreadPoolExecutor | None = None  # the journal's one thread: writes in order, off the loop
         self._estimator = Estimator(gpu=self._on_gpu())
         self._accepting = False
         self._dispatching = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ticker: asyncio.Task | None = None
         self._session = {"done": 0, "failed": 0, "cancelled": 0}
+        # stats() answers from these (read from the journal once at start), never with a query on the event loop
+        self._counts = {"done": 0, "failed": 0, "cancelled": 0}
+        self._recent: dict[str, deque[float]] = {}  # model -> latest successful seconds
+        self._orphans: set[str] = set()  # unfinished jobs journaled by an earlier run, not resumed or discarded yet
+        self._durable: bool | None = None  # known once the journal is open
+        self._spool = InputSpool(settings.data_dir / "spool", settings.input_memory_bytes)
 
     # ------------------------------------------------------------------------------------------ hooks for backends
 
@@ -81,16 +96,47 @@ class Scheduler:
     @property
     def _journal(self) -> Journal:
         if self._journal_ is None:
-            self._journal_ = Journal(self.settings.data_dir / "jobs.sqlite3")
+            self._journal_ = make_journal(self.settings)
         return self._journal_
+
+    @property
+    def durable(self) -> bool:
+        """Whether journaled jobs and undelivered results outlive this machine (a resume may be promised)."""
+        return self._journal.durable
+
+    def _record(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """A journal write in the journal's own thread, in submission order: the event loop never waits on the disk
+        or on Redis. Reads go through the same thread (``_ask``), so they see every earlier write."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="journal")
+        self._writer.submit(self._guarded, getattr(self._journal, method), args, kwargs)
+
+    @staticmethod
+    def _guarded(call: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> None:
+        try:
+            call(*args, **kwargs)
+        except Exception:
+            log.exception("journal write %s failed", getattr(call, "__name__", call))
+
+    async def _ask(self, call: Callable[..., Any], *args: Any) -> Any:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="journal")
+        return await asyncio.get_running_loop().run_in_executor(self._writer, partial(call, *args))
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         journal = self._journal
-        removed = journal.prune(JOURNAL_KEEP_S)
+        removed = journal.prune(JOURNAL_KEEP_S, self.settings.result_ttl_s)
         if removed:
             log.info("journal: forgot %d old finished jobs", removed)
         self._estimator.seed(journal.history())
+        counts = journal.counts()
+        self._counts = {status: counts.get(status, 0) for status in self._counts}
+        for model, _pixels, seconds in journal.history(MEDIAN_SAMPLES * 10):
+            self._remember_seconds(model, seconds)
+        self._orphans = {job.id for job in journal.unfinished()}
+        self._durable = journal.durable
+        self._spool.reset()
         await self._start_backend()
         self._accepting = self._dispatching = True
         self._ticker = asyncio.create_task(self._tick_forever(), name="jobs-ticker")
@@ -107,16 +153,21 @@ class Scheduler:
         deadline = time.monotonic() + max(drain_seconds, 0)
         while time.monotonic() < deadline and any(self._on_worker(e) for e in self._entries.values()):
             await asyncio.sleep(0.05)
+        resumable = self._journal.durable
         for entry in list(self._entries.values()):
-            error = Interrupted(message="the bot is restarting; the job will be resumed")
+            error = Interrupted(message="the bot is restarting; the job will be resumed" if resumable else
+                                "the bot is restarting and its journal does not survive it", resumable=resumable)
             self._finish(entry, Failed(error.code, error.message, error.details), error, journal=False)
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
         await self._stop_backend()
         if self._journal_ is not None:
-            self._journal_.close()
+            await self._ask(self._journal_.close)  # after every write still queued
             self._journal_ = None
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
 
     def _on_worker(self, entry: Entry) -> bool:
         """Held by a worker now (dispatched jobs still in the FIFO wait at the broker, not on a worker)."""
@@ -149,18 +200,21 @@ class Scheduler:
         try:
             pixels = preflight.check(job.request, self.settings.engine, self._on_gpu())
         except errors.EngineError as exc:
-            self._journal.add(job, self.executor_name)
-            self._journal.finish(job.id, "failed", None, exc.code, str(exc))
+            self._record("add", job, self.executor_name)
+            self._record("finish", job.id, "failed", None, exc.code, str(exc))
             self._session["failed"] += 1
+            self._counts["failed"] += 1
             handle.emit(Failed(exc.code, str(exc), exc.details), exc)
             return handle
+        self._orphans.discard(job.id)
         entry = Entry(job, handle, pixels)
         if enforce_limits:
             self._queue.check(job.user_id)
             self._check_wait(entry)
         position = self._queue.push(entry, enforce_limits=enforce_limits)
         self._entries[job.id] = entry
-        self._journal.add(job, self.executor_name, pixels)
+        self._record("add", job, self.executor_name, pixels)
+        self._spool.hold(job)  # beyond INPUT_MEMORY_MB of waiting pictures, to disk until dispatch
         entry.extra["position"] = position
         handle.emit(Queued(position, self._eta_map().get(job.id)))
         log.info("job %s queued at %d: user %s %s", job.id, position, job.user_id, job.request.describe())
@@ -191,6 +245,7 @@ class Scheduler:
             if entry is None:
                 break
             entry.state = "dispatched"
+            self._spool.take(entry.job)
             self._dispatch(entry)
         self._announce_positions()
 
@@ -216,7 +271,7 @@ class Scheduler:
         self._queue.remove(entry.job.id)
         entry.state = "running"
         entry.started_at = time.monotonic()
-        self._journal.started(entry.job.id)
+        self._record("started", entry.job.id)
         entry.handle.emit(Started())
         self._announce_positions()
 
@@ -233,13 +288,18 @@ class Scheduler:
         entry.state = "finished"
         self._queue.remove(entry.job.id)
         self._entries.pop(entry.job.id, None)
+        self._spool.drop(entry.job.id)
         if seconds is None and was_running and entry.started_at is not None:
             seconds = time.monotonic() - entry.started_at
         status = {Done: "done", Failed: "failed", Cancelled: "cancelled"}[type(event)]
         if journal:
             code = error.code if error is not None else None
-            self._journal.finish(entry.job.id, status, seconds, code, str(error) if error is not None else None)
+            self._record("finish", entry.job.id, status, seconds, code, str(error) if error is not None else None,
+                         result=event.result if isinstance(event, Done) else None)
             self._session[status] += 1
+            self._counts[status] += 1
+            if status == "done" and seconds is not None:
+                self._remember_seconds(entry.job.request.model, seconds)
         if isinstance(event, Done):
             self._estimator.observe(entry.job.request.model, entry.pixels, event.result.seconds or seconds or 0.0)
         log.info("job %s %s%s", entry.job.id, status, f" ({event.code}: {event.message})"
@@ -271,11 +331,29 @@ class Scheduler:
 
     async def unfinished(self) -> list[Job]:
         """Journaled jobs that never finished (left by a previous run), oldest first, without image bytes."""
-        return [job for job in self._journal.unfinished() if job.id not in self._entries]
+        return [job for job in await self._ask(self._journal.unfinished) if job.id not in self._entries]
 
     async def discard(self, job: Job, code: str = "abandoned", message: str = "") -> None:
         """Close a journaled job the bot will not resume (for example its Telegram files are gone)."""
-        self._journal.finish(job.id, "failed", None, code, message or "not resumed after a restart")
+        await self._ask(partial(self._journal.finish, job.id, "failed", None, code,
+                                message or "not resumed after a restart"))
+        if job.id in self._orphans:
+            self._orphans.discard(job.id)
+            self._counts["failed"] += 1
+
+    # ------------------------------------------------------------------------------------------ delivery
+
+    async def mark_delivered(self, job_id: str) -> None:
+        """The result reached the user (or never will): the journal drops its copy."""
+        await self._ask(self._journal.delivered, job_id)
+
+    async def note_undelivered(self, job_id: str) -> int:
+        """A delivery failed; the result stays for a later try. Returns the failed attempts so far."""
+        return await self._ask(self._journal.delivery_failed, job_id)
+
+    async def undelivered(self) -> list[tuple[Job, JobResult]]:
+        """Done jobs whose results have not reached their users, with the results (also from before a restart)."""
+        return await self._ask(self._journal.undelivered)
 
     # ------------------------------------------------------------------------------------------ status
 
@@ -318,18 +396,23 @@ class Scheduler:
         """Estimated seconds until the job's result is ready."""
         return self._eta_map().get(job_id)
 
+    def _remember_seconds(self, model: str, seconds: float) -> None:
+        self._recent.setdefault(model, deque(maxlen=MEDIAN_SAMPLES)).append(seconds)
+
     def stats(self) -> dict[str, Any]:
-        counts = self._journal.counts()
+        """Counters kept in memory (cheap enough for /healthz on the event loop: no journal query)."""
         return {
             "executor": self.executor_name,
             "accepting": self._accepting,
             "queue_length": len(self._queue),
             "running": sum(1 for e in self._entries.values() if e.state == "running"),
-            "done": counts.get("done", 0),
-            "failed": counts.get("failed", 0),
-            "cancelled": counts.get("cancelled", 0),
-            "unfinished_journaled": counts.get("queued", 0) + counts.get("running", 0) - len(self._entries),
+            **self._counts,
+            "unfinished_journaled": len(self._orphans),
+            "journal_durable": self._durable,
             "since_start": dict(self._session),
-            "median_seconds": self._journal.medians(),
+            "inputs_in_memory_bytes": self._spool.in_memory,
+            "inputs_on_disk": self._spool.on_disk,
+            "median_seconds": {model: round(statistics.median(values), 3)
+                               for model, values in self._recent.items() if values},
             **self._backend_stats(),
         }

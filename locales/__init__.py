@@ -26,8 +26,8 @@ LOCALES_DIR = Path(__file__).resolve().parent
 DOMAIN = "messages"
 LANGUAGES = ("en", "ru")
 SOURCE_LANGUAGE = "en"
-CODE_PATHS = ("handlers", "keyboards", "services", "bot_init.py", "bot_runner.py", "dialogue.py", "main.py",
-              "texts.py")  # relative to the repository root
+CODE_PATHS = ("handlers", "keyboards", "middlewares", "services", "bot_init.py", "bot_runner.py", "dialogue.py",
+              "main.py", "texts.py")  # relative to the repository root
 
 log = logging.getLogger(__name__)
 

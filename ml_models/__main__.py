@@ -1,10 +1,9 @@
 """``python -m ml_models``: see ``ml_models.cli``."""
 
-import os
-
 from .allocator import reexec_tuned
+from .settings import EngineSettings
 
-reexec_tuned((os.environ.get("ALLOCATOR") or "reuse").strip().lower())  # before torch: see ml_models.allocator
+reexec_tuned(EngineSettings.from_env().allocator)  # before torch: see ml_models.allocator
 
 from .cli import main  # noqa: E402
 

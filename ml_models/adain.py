@@ -11,10 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from os import PathLike
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from ml_models import device as dev
+from ml_models import families
 from ml_models.checkpoints import load_strict, read_state_dict
 from ml_models.padding import ReflectionPad2d
 from ml_models.tiling import pad_to_multiple
@@ -103,17 +106,21 @@ class AdaIN(nn.Module):
     def load(cls, encoder_path: str | PathLike[str], decoder_path: str | PathLike[str]) -> AdaIN:
         return cls(AdaINEncoder.load(encoder_path), AdaINDecoder.load(decoder_path)).eval()
 
-    def stylize(self, content: Tensor, styles: Sequence[Tensor], weights: Sequence[float] | None = None,
-                alpha: float = 1.0) -> Tensor:
-        """Content (N,3,H,W) and styles (1,3,h,w) RGB in [0,1] -> stylised RGB in [0,1], same size as content.
+    def encode_styles(self, styles: Sequence[Tensor]) -> list[tuple[Tensor, Tensor]]:
+        """Per-channel (mean, std) of each style's relu4_1 features: all ``stylize_with`` needs from a style."""
+        return [mean_std(self.encoder(style)) for style in styles]
+
+    def stylize_with(self, content: Tensor, style_stats: Sequence[tuple[Tensor, Tensor]],
+                     weights: Sequence[float] | None = None, alpha: float = 1.0) -> Tensor:
+        """Content (N,3,H,W) RGB in [0,1] and encoded styles -> stylised RGB in [0,1], same size as content.
 
         ``weights`` (normalised here) mix the styles' AdaIN targets; ``alpha`` in [0,1] moves from the content's own
         features (0) to the fully stylised ones (1).
         """
-        if not styles:
+        if not style_stats:
             raise ValueError("AdaIN needs at least one style image")
-        weights = [1.0] * len(styles) if not weights else list(weights)
-        if len(weights) != len(styles) or sum(weights) <= 0:
+        weights = [1.0] * len(style_stats) if not weights else list(weights)
+        if len(weights) != len(style_stats) or sum(weights) <= 0:
             raise ValueError("style weights must be as many as the styles and sum to a positive number")
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
@@ -121,8 +128,31 @@ class AdaIN(nn.Module):
         padded, (h, w) = pad_to_multiple(content, 8)
         content_feat = self.encoder(padded)
         target = torch.zeros_like(content_feat, dtype=torch.float32)
-        for style, weight in zip(styles, weights, strict=True):
-            target += weight / total * adain_with_stats(content_feat, *mean_std(self.encoder(style)))
+        for (mean, std), weight in zip(style_stats, weights, strict=True):
+            target += weight / total * adain_with_stats(content_feat, mean, std)
         target = alpha * target + (1.0 - alpha) * content_feat.float()
         out = self.decoder(target.to(content_feat.dtype))
         return out[..., :h, :w].float().clamp_(0.0, 1.0)
+
+    def stylize(self, content: Tensor, styles: Sequence[Tensor], weights: Sequence[float] | None = None,
+                alpha: float = 1.0) -> Tensor:
+        """``stylize_with`` on style pictures (1,3,h,w) RGB in [0,1]."""
+        return self.stylize_with(content, self.encode_styles(styles), weights, alpha)
+
+
+class AdaINFamily(families.StyleFamily):
+    """Any style from a picture; styles are encoded once per job, strength interpolates in feature space as in the
+    paper (no pixel blend)."""
+
+    def load(self, paths: Sequence[Path]) -> AdaIN:
+        return AdaIN.load(*paths)
+
+    def prepare(self, job: families.Job) -> families.Stylise:
+        net: AdaIN = job.net
+        with dev.inference_context(job.device, job.dtype):
+            stats = net.encode_styles(families.style_tensors(job, families.STYLE_SIDE))
+        return families.feed_forward(job, lambda x: net.stylize_with(x, stats, job.style_weights, alpha=job.strength),
+                                     pixel_strength=False)
+
+
+FAMILY = AdaINFamily()

@@ -145,7 +145,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             state = {True: "verified", False: "MISMATCH", None: "present"}[row.verified]
         approx = "~" if row.approx_size and not row.present else ""
         size = _size(row.size if row.present else row.expected_size) + approx
-        print(f"  {state:<24} {size:>11}  {row.path}")
+        print(f"  {state:<24} {row.trust:<10} {size:>11}  {row.path}")
+    if not weights.verification_on():
+        print("\nWEIGHTS_VERIFY=off: files without a published checksum are not checked against the lock")
     return 0
 
 
@@ -196,8 +198,8 @@ def _shrunk(content: bytes, max_side: int, settings: EngineSettings) -> bytes:
     """The photo with its long side at most ``max_side`` (PNG, alpha kept), or the original bytes if small enough."""
     from . import images
 
-    decoded = images.decode(content, settings.max_input_pixels)
-    if max(decoded.width, decoded.height) <= max_side:
+    decoded = images.decode(content, settings.max_input_pixels, max_side=max_side)  # reduced while decoding
+    if max(decoded.source_size or (decoded.width, decoded.height)) <= max_side:
         return content
     rgb = images.fit(decoded.rgb, max_side)
     return images.encode(images.reattach_alpha(rgb, decoded.alpha), "png")[0]

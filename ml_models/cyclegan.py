@@ -7,10 +7,13 @@ without affine parameters, reflection padding and no dropout, as a flat ``model`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from os import PathLike
+from pathlib import Path
 
 from torch import Tensor, nn
 
+from ml_models import families
 from ml_models.checkpoints import load_strict, read_state_dict
 from ml_models.instance_norm import InstanceNorm2d
 from ml_models.padding import ReflectionPad2d
@@ -69,3 +72,18 @@ def load_cyclegan(path: str | PathLike[str]) -> ResnetGenerator:
     state = {k: v for k, v in read_state_dict(path).items()
              if not (k.rpartition(".")[2] in _NORM_BUFFERS and k.rpartition(".")[0] in norms)}
     return load_strict(net, state, path).eval()
+
+
+class CycleGANFamily(families.StyleFamily):
+    """One generator per painter; strength blends with the photo in pixel space."""
+
+    def load(self, paths: Sequence[Path]) -> ResnetGenerator:
+        return load_cyclegan(paths[0])
+
+    def prepare(self, job: families.Job) -> families.Stylise:
+        net = job.net
+        return families.feed_forward(job, lambda x: net.stylize(x * 2.0 - 1.0).float().add_(1.0).div_(2.0),
+                                     pixel_strength=True)
+
+
+FAMILY = CycleGANFamily()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -110,31 +110,17 @@ def inference_context(device: torch.device, dtype: torch.dtype) -> Iterator[None
         yield
 
 
-def channels_last_for(device: torch.device, dtype: torch.dtype, cpu_nhwc: Collection[str] = ()) -> bool:
-    """NHWC on CUDA (cuDNN's tensor-core kernels want it); on the CPU in the precisions a network lists.
+def prepare(module: nn.Module, device: torch.device) -> nn.Module:
+    """Eval mode, frozen, on ``device``, in NHWC.
 
-    On the CPU the gain depends on the network's op mix and the precision with this torch/oneDNN, so the registry
-    lists per network the precisions in which NHWC was measured faster (``ModelSpec.cpu_channels_last``; numbers in
-    docs/performance.md). Networks with instance norm gain only with ``ml_models.instance_norm``, which keeps the
-    layout; torch's copies every map to NCHW and back.
-    """
-    if device.type == "cuda":
-        return True
-    return precision_name(dtype) in cpu_nhwc
-
-
-def prepare(module: nn.Module, device: torch.device, channels_last: bool | None = None) -> nn.Module:
-    """Eval mode, frozen, on ``device``, in NHWC where ``channels_last`` (default: on CUDA only).
-
-    Weights stay fp32: autocast casts them per op, so one cached module serves fp32 and reduced-precision runs.
+    NHWC on every device: cuDNN's tensor-core kernels want it, and every network here runs faster in it on the CPU
+    too, in fp32 and bf16 (the instance-norm ones because ``ml_models.instance_norm`` keeps the layout). Weights stay
+    fp32: autocast casts them per op, so one cached module serves fp32 and reduced-precision runs.
     """
     module.eval()
     for p in module.parameters():
         p.requires_grad_(False)
-    module = module.to(device=device)
-    if device.type == "cuda" if channels_last is None else channels_last:
-        module = module.to(memory_format=torch.channels_last)
-    return module
+    return module.to(device=device).to(memory_format=torch.channels_last)
 
 
 def configure(device: torch.device) -> None:
@@ -146,16 +132,14 @@ def configure(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def to_device(x: torch.Tensor, device: torch.device, channels_last: bool | None = None) -> torch.Tensor:
-    """Host to device (on CUDA through pinned memory, an asynchronous DMA copy), in the layout ``prepare`` gave the
-    modules (default: NHWC on CUDA only)."""
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Host to device (on CUDA through pinned memory, an asynchronous DMA copy), NHWC like the modules ``prepare``
+    gives."""
     if device.type == "cuda":
         x = x.pin_memory().to(device, non_blocking=True) if x.device.type == "cpu" else x.to(device)
     else:
         x = x.to(device)
-    if (device.type == "cuda" if channels_last is None else channels_last) and x.dim() == 4:
-        return x.contiguous(memory_format=torch.channels_last)
-    return x
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
 
 _threads_set = False

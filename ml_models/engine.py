@@ -1,14 +1,12 @@
 """The one entry point that workers, the CLI and benchmarks call: bytes in, stylised or upscaled bytes out.
 
 ``run`` does the same steps for every model: validate the request against the registry, find the weight files,
-decode and size the photo, check the pixel budget, run the model family under the device/precision context, apply
-strength and colour preservation, put the alpha channel back, encode. Networks are loaded on first use and cached for
-the life of the process (a worker runs many jobs), keyed by the weight files (with their size and mtime, so a
-replaced file is reloaded), the device and the precision.
-
-Strength is applied where it degrades gracefully for each family: AdaIN interpolates in feature space as in its
-paper; MicroAST saturates with feature-space interpolation (see ``microast.py``), so it and the single-style
-feed-forward nets blend in pixel space; Gatys scales the style weight of its loss.
+decode and size the photo, check the pixel budget, let the model's family (``ml_models.families``) stylise it under
+the device and precision it chose, put the alpha channel back, encode. ``stylise_frames`` does the same for a
+sequence of frames with one network and one style code. Networks are loaded on first use and cached for the life of
+the process (a worker runs many jobs), keyed by the weight files (with their size and mtime, so a replaced file is
+reloaded), the device and the precision. The engine knows no family by name: what differs between families lives in
+their ``Family`` objects.
 """
 
 from __future__ import annotations
@@ -16,8 +14,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +23,15 @@ import numpy as np
 import torch
 
 from ml_models import device as dev
-from ml_models import gatys, images, registry
+from ml_models import families, images, registry
 from ml_models.api import CancelledFn, JobRequest, JobResult, ProgressFn
 from ml_models.errors import BadRequest, Cancelled, TooLarge
 from ml_models.settings import EngineSettings
-from ml_models.tiling import tiled_rows
+from ml_models.weights import check_load as check_weight_files
 
 log = logging.getLogger(__name__)
 
-STYLE_SIDE = 512  # AdaIN and MicroAST were trained on style crops from 512 px images
 MIN_SIDE = 16
-SR_OVERLAP = 32  # input pixels shared by neighbouring super-resolution tiles
 CUDA_BUDGET_FACTOR = 4  # a GPU handles several times the CPU pixel budget within the same time limit
 _CACHE_SIZE = 16
 OUTPUT_FORMATS = ("auto", "jpeg", "jpg", "png")
@@ -52,46 +48,18 @@ def _file_key(path: Path) -> tuple[str, int, int]:
     return str(path.resolve()), stat.st_size, stat.st_mtime_ns
 
 
-def _load_family(family: str, paths: Sequence[Path]) -> Any:
-    """Build a family's network(s) on the CPU from its weight files (the loaders come from the networks modules)."""
-    if family == "johnson":
-        from ml_models.johnson import load_transformer_net
-        return load_transformer_net(paths[0])
-    if family == "cyclegan":
-        from ml_models.cyclegan import load_cyclegan
-        return load_cyclegan(paths[0])
-    if family == "microast":
-        from ml_models.microast import MicroAST
-        return MicroAST.load(*paths)
-    if family == "adain":
-        from ml_models.adain import AdaIN
-        return AdaIN.load(*paths)
-    if family == "gatys":
-        from ml_models.vgg import VGG19
-        return VGG19.load(paths[0])
-    if family == "superres":
-        from ml_models.superres import load_sr_network
-        return load_sr_network(paths[0])
-    raise BadRequest(message=f"no engine for model family {family!r}", family=family)
-
-
-def _network(family: str, paths: Sequence[Path], device: torch.device, dtype: torch.dtype,
-             channels_last: bool = False) -> Any:
-    key = (family, tuple(_file_key(p) for p in paths), str(device), str(dtype), channels_last)
+def _network(family_name: str, paths: Sequence[Path], device: torch.device, dtype: torch.dtype) -> Any:
+    key = (family_name, tuple(_file_key(p) for p in paths), str(device), str(dtype))
     with _cache_lock:
         if key in _cache:
             _cache[key] = _cache.pop(key)  # most recently used goes last
             return _cache[key]
         started = time.perf_counter()
-        loaded = _load_family(family, paths)
-        if isinstance(loaded, tuple):  # superres: (module, scale)
-            loaded = (dev.prepare(loaded[0], device, channels_last), loaded[1])
-        else:
-            loaded = dev.prepare(loaded, device, channels_last)
+        loaded = dev.prepare(families.get(family_name).load(paths), device)
         _cache[key] = loaded
         while len(_cache) > _CACHE_SIZE:
             _cache.pop(next(iter(_cache)))
-        log.info("loaded %s from %s on %s in %.2f s", family, ", ".join(p.name for p in paths), device,
+        log.info("loaded %s from %s on %s in %.2f s", family_name, ", ".join(p.name for p in paths), device,
                  time.perf_counter() - started)
         return loaded
 
@@ -105,55 +73,13 @@ def clear_cache() -> None:
 # ------------------------------------------------------------------------------------------------ setup
 
 
-@dataclass
-class _Context:
-    settings: EngineSettings
-    device: torch.device
-    dtype: torch.dtype
-    channels_last: bool = False
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def precision(self) -> str:
-        return dev.precision_name(self.dtype)
-
-
-def _context(settings: EngineSettings) -> _Context:
+def _device(settings: EngineSettings) -> torch.device:
     device = dev.select_device(settings.device)
     if str(device) not in _configured:
         dev.set_threads(settings.torch_threads)
         dev.configure(device)
         _configured.add(str(device))
-    return _Context(settings, device, dev.precision_for(device, settings.precision))
-
-
-def model_precision(spec: registry.ModelSpec, device: torch.device, setting: str = "auto") -> torch.dtype:
-    """The dtype ``spec`` runs in: the device's default, except models marked ``cpu_fp32`` on the CPU (unless a
-    precision was asked for explicitly, as benchmarks do)."""
-    dtype = dev.precision_for(device, setting)
-    if spec.cpu_fp32 and device.type == "cpu" and (setting or "auto").strip().lower() == "auto":
-        return torch.float32
-    return dtype
-
-
-def _for_model(ctx: _Context, spec: registry.ModelSpec) -> None:
-    """The model's own precision and memory layout (a preloaded network must match what its jobs look up)."""
-    ctx.dtype = model_precision(spec, ctx.device, ctx.settings.precision)
-    ctx.channels_last = dev.channels_last_for(ctx.device, ctx.dtype, spec.cpu_channels_last)
-
-
-def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (1, 3, H, W) float32 in [0, 1] on the CPU."""
-    return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
-
-
-def _to_array(t: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) in [0, 1] -> (H, W, 3) float32 on the 0..255 scale."""
-    return t.detach().float().clamp(0.0, 1.0)[0].permute(1, 2, 0).mul(255.0).cpu().numpy()
-
-
-def _to_uint8(arr: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    return device
 
 
 def _check_cancel(cancelled: CancelledFn | None, stage: str) -> None:
@@ -173,11 +99,11 @@ def _max_side(spec: registry.ModelSpec, options: dict[str, Any], override: Any) 
     return spec.hd_max_side if options.get("size") == "hd" else spec.default_max_side
 
 
-def _check_budget(spec: registry.ModelSpec, ctx: _Context, height: int, width: int) -> None:
-    budget = spec.cpu_pixel_budget * (CUDA_BUDGET_FACTOR if ctx.device.type == "cuda" else 1)
+def _check_budget(spec: registry.ModelSpec, device: torch.device, height: int, width: int) -> None:
+    budget = spec.cpu_pixel_budget * (CUDA_BUDGET_FACTOR if device.type == "cuda" else 1)
     if height * width > budget:
         raise TooLarge(message=f"{width}x{height} = {width * height:,} pixels is over the {spec.id} budget of "
-                               f"{budget:,} pixels on {ctx.device.type}", pixels=width * height, budget=budget,
+                               f"{budget:,} pixels on {device.type}", pixels=width * height, budget=budget,
                        model=spec.id)
 
 
@@ -200,94 +126,21 @@ def _style_weights(request: JobRequest, spec: registry.ModelSpec) -> list[float]
     return [w / total for w in weights]
 
 
-# ------------------------------------------------------------------------------------------------ families
+@dataclass
+class _Plan:
+    """A request checked against the registry, with its weight files, family and precision chosen."""
+
+    spec: registry.ModelSpec
+    family: families.Family
+    paths: list[Path]
+    options: dict[str, Any]
+    style_weights: list[float]
+    max_side: int
+    device: torch.device
+    dtype: torch.dtype
 
 
-def _feed_forward(family: str, net: Any, content: torch.Tensor, styles: list[torch.Tensor],
-                  weights: list[float], options: dict[str, Any], ctx: _Context) -> torch.Tensor:
-    """One pass of a feed-forward family; input and output RGB in [0, 1], (1, 3, H, W), same size."""
-    x = dev.to_device(content, ctx.device, ctx.channels_last)
-    with dev.inference_context(ctx.device, ctx.dtype):
-        if family == "johnson":
-            return net.stylize(x * 255.0).float().div_(255.0)
-        if family == "cyclegan":
-            return net.stylize(x * 2.0 - 1.0).float().add_(1.0).div_(2.0)
-        style_tensors = [dev.to_device(s, ctx.device, ctx.channels_last) for s in styles]
-        if family == "adain":
-            return net.stylize(x, style_tensors, weights, alpha=float(options.get("strength", 1.0)))
-        if family == "microast":
-            from ml_models.microast import blend_styles
-            codes = [net.encode_style(s) for s in style_tensors]
-            code = codes[0] if len(codes) == 1 else blend_styles(codes, weights)
-            return net.stylize_with(x, *code)
-    raise BadRequest(message=f"no feed-forward engine for {family!r}")
-
-
-def gatys_style_weight(base: float, strength: float) -> float:
-    """Strength to style weight. The result changes with the *order of magnitude* of the weight, so a linear map
-    would make the lower half of the slider look the same; the square spreads it (0.5 -> a quarter of the weight)."""
-    return float(base) * float(strength) ** 2
-
-
-def _run_gatys(net: Any, content: torch.Tensor, styles: list[torch.Tensor], weights: list[float],
-               options: dict[str, Any], ctx: _Context, progress: ProgressFn | None,
-               cancelled: CancelledFn | None) -> torch.Tensor:
-    strength = float(options.get("strength", 1.0))
-    style_weight = gatys_style_weight(options.get("style_weight", 1e6), strength)
-    if style_weight <= 0:
-        ctx.notes.append("strength 0: the content photo is returned unchanged")
-        if progress is not None:
-            progress(1, 1)
-        return content
-    config = gatys.GatysConfig.from_quality(
-        options.get("quality", "standard"), int(options.get("steps", 0) or 0),
-        content_weight=float(options.get("content_weight", 1.0)), style_weight=style_weight,
-        tv_weight=float(options.get("tv_weight", 1e-4)), optimizer=options.get("optimizer", "lbfgs"),
-        preserve_colors=bool(options.get("preserve_colors", False)))
-    dtype = ctx.dtype
-    if dtype == torch.float16:  # fp16 gradients underflow in the Gram backward; bf16 has fp32's range
-        dtype = torch.bfloat16 if ctx.device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-    ctx.dtype = dtype  # reported as the job's precision
-    result = gatys.stylize(net, content, styles, weights, config, ctx.device, dtype, progress, cancelled)
-    ctx.notes.extend(result.notes)
-    ctx.notes.append(f"gatys: {result.steps} {config.optimizer} steps over scales "
-                     f"{', '.join(f'{s:g}' for s in config.scales)}, final loss {result.final_loss:.4g}")
-    return result.image
-
-
-def _run_superres(net: Any, scale: int, content: torch.Tensor, ctx: _Context, progress: ProgressFn | None,
-                  cancelled: CancelledFn | None) -> np.ndarray:
-    """The upscaled image as (H, W, 3) uint8, written strip by strip so the float32 output never exists whole."""
-    tile = max(32, int(ctx.settings.tile))
-    overlap = min(SR_OVERLAP, tile // 4)
-
-    def forward(part: torch.Tensor) -> torch.Tensor:
-        with dev.inference_context(ctx.device, ctx.dtype):
-            return net(dev.to_device(part, ctx.device, ctx.channels_last)).float().clamp_(0.0, 1.0)
-
-    height, width = content.shape[-2:]
-    canvas = np.empty((height * scale, width * scale, 3), dtype=np.uint8)
-    # Tiles bound the network's memory and give progress/cancel points; the overlap is cross-faded so seams do not
-    # show. Each finished strip goes straight to uint8 (a quarter of float32's size).
-    for top, rows in tiled_rows(forward, content.to(ctx.device), scale, tile=tile, overlap=overlap,
-                                progress=progress, cancelled=cancelled):
-        canvas[top:top + rows.shape[-2]] = _to_uint8_hwc(rows)
-    return canvas
-
-
-def _to_uint8_hwc(t: torch.Tensor) -> np.ndarray:
-    """(1, 3, h, w) in [0, 1] -> (h, w, 3) uint8, rounded like ``_to_uint8``."""
-    return t[0].clamp(0.0, 1.0).mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-
-
-# ------------------------------------------------------------------------------------------------ entry points
-
-
-def run(request: JobRequest, settings: EngineSettings | None = None, progress: ProgressFn | None = None,
-        cancelled: CancelledFn | None = None) -> JobResult:
-    """Run one job. Raises ``BadRequest``, ``WeightsMissing``, ``ImageError``, ``TooLarge`` or ``Cancelled``."""
-    started = time.perf_counter()
-    settings = settings or EngineSettings.from_env()
+def _plan(request: JobRequest, settings: EngineSettings) -> _Plan:
     spec = registry.get(request.model)
     if request.preset is not None and not spec.presets:
         raise BadRequest(message=f"model {spec.id} has no presets (got {request.preset!r})", preset=request.preset)
@@ -299,69 +152,103 @@ def run(request: JobRequest, settings: EngineSettings | None = None, progress: P
     options = spec.validate_options(raw_options)
     weights = _style_weights(request, spec)
     paths = registry.resolve_weights(spec.id, request.preset, settings.weights_dir)
+    check_weight_files(paths, settings.weights_dir)  # pinned sha256 or the first use's, in the lock
     max_side = _max_side(spec, options, override)
+    family = families.get(spec.family)
+    device = _device(settings)
+    return _Plan(spec, family, paths, options, weights, max_side, device,
+                 family.precision(device, settings.precision))
 
-    decoded = images.decode(request.content, max_pixels=settings.max_input_pixels)
-    style_rgbs = [images.decode(s, max_pixels=settings.max_input_pixels).rgb for s in request.styles]
-    ctx = _context(settings)
-    _for_model(ctx, spec)
-    family = spec.family
 
-    rgb = images.fit(decoded.rgb, max_side)
-    if max(rgb.shape[:2]) < max(decoded.rgb.shape[:2]):
-        ctx.notes.append(f"resized from {decoded.width}x{decoded.height} to {rgb.shape[1]}x{rgb.shape[0]}")
-    if family == "superres":
-        net, scale = _network(family, paths, ctx.device, ctx.dtype, ctx.channels_last)
-        limit = max(1, settings.max_output_side // scale)
-        if max(rgb.shape[:2]) > limit:
-            before = rgb.shape
-            rgb = images.fit(rgb, limit)
-            ctx.notes.append(f"input reduced from {before[1]}x{before[0]} to {rgb.shape[1]}x{rgb.shape[0]} so the "
-                             f"x{scale} result stays within {settings.max_output_side} px")
-    _check_budget(spec, ctx, *rgb.shape[:2])
+def _prepare(plan: _Plan, style_rgbs: list[np.ndarray], settings: EngineSettings, progress: ProgressFn | None,
+             cancelled: CancelledFn | None) -> tuple[families.Job, families.Stylise]:
+    net = _network(plan.spec.family, plan.paths, plan.device, plan.dtype)
+    job = families.Job(net, plan.device, plan.dtype, plan.options, style_rgbs, plan.style_weights,
+                       tile=settings.tile, progress=progress, cancelled=cancelled)
+    return job, plan.family.prepare(job)
+
+
+def _fit(plan: _Plan, job: families.Job, rgb: np.ndarray, settings: EngineSettings,
+         source_size: tuple[int, int] | None = None) -> np.ndarray:
+    """The picture at the model's size, small enough that the result fits ``max_output_side``, within the budget.
+
+    ``source_size`` is the picture's size before a reducing decode, for the "resized from" note."""
+    fitted = images.fit(rgb, plan.max_side)
+    source_w, source_h = source_size or (rgb.shape[1], rgb.shape[0])
+    if max(fitted.shape[:2]) < max(source_w, source_h):
+        job.notes.append(f"resized from {source_w}x{source_h} to {fitted.shape[1]}x{fitted.shape[0]}")
+    scale = plan.family.output_scale(job.net)
+    limit = max(1, settings.max_output_side // scale)
+    if scale > 1 and max(fitted.shape[:2]) > limit:
+        before = fitted.shape
+        fitted = images.fit(fitted, limit)
+        job.notes.append(f"input reduced from {before[1]}x{before[0]} to {fitted.shape[1]}x{fitted.shape[0]} so the "
+                         f"x{scale} result stays within {settings.max_output_side} px")
+    _check_budget(plan.spec, plan.device, *fitted.shape[:2])
+    return fitted
+
+
+def _style_pictures(request: JobRequest, plan: _Plan, settings: EngineSettings) -> list[np.ndarray]:
+    """The style pictures, decoded toward the side the model reads them at (bounded memory for huge uploads)."""
+    side = max(plan.max_side, families.STYLE_SIDE)
+    return [images.decode(s, max_pixels=settings.max_input_pixels, max_side=side).rgb for s in request.styles]
+
+
+# ------------------------------------------------------------------------------------------------ entry points
+
+
+def run(request: JobRequest, settings: EngineSettings | None = None, progress: ProgressFn | None = None,
+        cancelled: CancelledFn | None = None) -> JobResult:
+    """Run one job. Raises ``BadRequest``, ``WeightsMissing``, ``ImageError``, ``TooLarge`` or ``Cancelled``."""
+    started = time.perf_counter()
+    settings = settings or EngineSettings.from_env()
+    plan = _plan(request, settings)
+    decoded = images.decode(request.content, max_pixels=settings.max_input_pixels, max_side=plan.max_side)
+    job, stylise = _prepare(plan, _style_pictures(request, plan, settings), settings, progress, cancelled)
+    rgb = _fit(plan, job, decoded.rgb, settings, source_size=decoded.source_size)
     _check_cancel(cancelled, "before start")
-
-    content = _to_tensor(rgb)
-    if family == "superres":
-        pixels = _run_superres(net, scale, content, ctx, progress, cancelled)
-    else:
-        net = _network(family, paths, ctx.device, ctx.dtype, ctx.channels_last)
-        style_side = max(rgb.shape[:2]) if family == "gatys" else STYLE_SIDE
-        styles = [_to_tensor(images.fit(s, style_side)) for s in style_rgbs]
-        if family == "gatys":
-            out = _run_gatys(net, content, styles, weights, options, ctx, progress, cancelled)
-        else:
-            out = _feed_forward(family, net, content, styles, weights, options, ctx)
-            if progress is not None:
-                progress(1, 1)
-        pixels = _finish_style(family, out, rgb, options)
+    pixels = stylise(rgb)
+    if not plan.spec.multi_step and progress is not None:
+        progress(1, 1)
     _check_cancel(cancelled, "after the network")
 
     final = images.reattach_alpha(pixels, decoded.alpha)
     data, mime = images.encode(final, request.output_format, had_alpha=decoded.has_alpha)
     seconds = time.perf_counter() - started
     info = {
-        "weights": "+".join(_relative(p, settings.weights_dir) for p in paths),
-        "device": str(ctx.device),
-        "precision": ctx.precision,
+        "weights": "+".join(_relative(p, settings.weights_dir) for p in plan.paths),
+        "device": str(plan.device),
+        "precision": dev.precision_name(plan.dtype),
         "seconds": round(seconds, 3),
-        "notes": ctx.notes,
+        "notes": job.notes,
     }
-    if ctx.notes:
-        info["note"] = "; ".join(ctx.notes)
+    if job.notes:
+        info["note"] = "; ".join(job.notes)
     return JobResult(image=data, mime=mime, width=int(final.shape[1]), height=int(final.shape[0]),
                      seconds=seconds, info=info)
 
 
-def _finish_style(family: str, out: torch.Tensor, rgb: np.ndarray, options: dict[str, Any]) -> np.ndarray:
-    """Colour preservation and pixel-space strength (see MICROAST.md for why not in feature space), to uint8."""
-    result = _to_array(out)
-    content_255 = rgb.astype(np.float32)
-    if options.get("preserve_colors") and family != "gatys":
-        result = images.keep_content_colors(result, content_255)
-    if family in ("microast", "johnson", "cyclegan"):
-        result = images.blend(result, content_255, float(options.get("strength", 1.0)))
-    return _to_uint8(result)
+def stylise_frames(request: JobRequest, frames: Iterable[np.ndarray], settings: EngineSettings | None = None,
+                   cancelled: CancelledFn | None = None) -> Iterator[np.ndarray]:
+    """Stylise a sequence of (H, W, 3) uint8 frames with ``request``'s model, preset, styles and options, yielding
+    one uint8 frame per frame in order. ``request.content`` is not read.
+
+    The network is loaded and the style encoded once for the whole sequence, so every frame gets the same style code
+    (no flicker from re-encoding) and pays only for its own pass. Each frame is sized as ``run`` sizes a photo and
+    checked against the model's pixel budget. ``cancelled()`` is polled before every frame (and inside multi-step
+    families). Validation errors are raised on the first ``next()``, before any frame is read.
+    """
+    settings = settings or EngineSettings.from_env()
+    plan = _plan(request, settings)
+    job, stylise = _prepare(plan, _style_pictures(request, plan, settings), settings, None, cancelled)
+    for index, frame in enumerate(frames):
+        array = np.asarray(frame)
+        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+            raise BadRequest(message=f"frame {index} is {array.dtype} {array.shape}, not (H, W, 3) uint8",
+                             frame=index)
+        _check_cancel(cancelled, f"before frame {index}")
+        yield stylise(_fit(plan, job, array, settings))
+        job.notes.clear()  # per-frame notes (resizing) would only grow over a long sequence
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -375,7 +262,7 @@ def preload(model_ids: Iterable[str], settings: EngineSettings | None = None) ->
     """Load networks before the first job. ``model`` loads every preset whose files are present; ``model:preset``
     just that one. Missing weights raise ``WeightsMissing`` (the caller decides whether that is fatal)."""
     settings = settings or EngineSettings.from_env()
-    ctx = _context(settings)
+    device = _device(settings)
     for item in model_ids:
         model_id, _, preset = str(item).strip().partition(":")
         spec = registry.get(model_id)
@@ -386,7 +273,7 @@ def preload(model_ids: Iterable[str], settings: EngineSettings | None = None) ->
                 presets = [spec.presets[0].id]
         else:
             presets = [preset or None]
+        dtype = families.get(spec.family).precision(device, settings.precision)
         for p in presets:
             paths = registry.resolve_weights(spec.id, p, settings.weights_dir)
-            _for_model(ctx, spec)
-            _network(spec.family, paths, ctx.device, ctx.dtype, ctx.channels_last)
+            _network(spec.family, paths, device, dtype)

@@ -1,12 +1,14 @@
 """Typed errors that cross process boundaries.
 
 Every failure a user can see carries a stable ``code``: the bot turns it into a message in the user's language, the
-CLI prints the English text. The classes stay picklable (worker processes and Celery send them back to the bot), so
-all state lives in ``args``.
+CLI prints the English text. The classes stay picklable (local worker processes send them back through a pipe), so
+all state lives in ``args``; Celery carries them as JSON (``to_json``/``error_from_json``), rebuilt only as a known
+``EngineError`` subclass, never as whatever class the data names.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -35,6 +37,27 @@ class EngineError(Exception):
 
     def __reduce__(self):  # keep subclasses and details intact through pickle
         return (_rebuild, (type(self), self.code, self.message, self.details))
+
+    def to_json(self) -> dict[str, Any]:
+        """The class name, code, message and details (values JSON cannot hold become strings)."""
+        details = json.loads(json.dumps(self.details, default=str))
+        return {"error": type(self).__name__, "code": self.code, "message": self.message, "details": details}
+
+
+def error_from_json(data: dict[str, Any]) -> EngineError:
+    """The error ``to_json`` described: its class when it is a loaded ``EngineError`` subclass, else ``EngineError``."""
+    known = {cls.__name__: cls for cls in _subclasses(EngineError)}
+    cls = known.get(str(data.get("error")), EngineError)
+    details = data.get("details") if isinstance(data.get("details"), dict) else {}
+    return cls(str(data.get("code") or cls.default_code), str(data.get("message", "")),
+               **{str(k): v for k, v in details.items()})
+
+
+def _subclasses(cls: type) -> list[type]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out.extend(_subclasses(sub))
+    return out
 
 
 def _rebuild(cls: type[EngineError], code: str, message: str, details: dict[str, Any]) -> EngineError:

@@ -18,13 +18,17 @@ fp32 accuracy: ``ml_models.vgg._SplitFirstConv``).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ml_models import device as dev
+from ml_models import families, images
 from ml_models.api import CancelledFn, ProgressFn
 from ml_models.device import autocast
 from ml_models.errors import BadRequest, Cancelled
@@ -104,12 +108,10 @@ _GRAM_PARTS = 256  # at least this many partials (the error falls as 1/sqrt(n));
 def _bf16_gram(rows: Tensor) -> Tensor:
     """Fᵀ F of a bf16 (N, HW, C) map as an fp32 sum of bf16 partial products over 256 pixels each.
 
-    bf16 x bf16 products are exact in fp32 and the matmul accumulates in fp32, but torch's CPU matmul rounds its
-    output to bf16: a 0.4 % error on the whole Gram, of the order of the style residual near convergence. Rounding
-    256 or more partial sums instead and adding them in fp32 leaves 5e-5 to 1e-4 of the Gram, and it skips widening
-    the map: 3.5x faster for relu1_1 and relu2_1 at 512 px (19 against 65 ms). Smaller maps stay fp32 (cheap): with
-    64 partials (2e-4) for relu3_1 too, a bf16 run from the photo at 512 px ended 0.9 % above the fp32 reference's
-    loss, where it had reached it before; at 256 px (relu3_1 in fp32) it took 270 steps against 269.
+    torch's CPU matmul rounds its bf16 output to bf16, an error of the order of the style residual near convergence.
+    Rounding many partial sums instead and adding them in fp32 keeps the Gram accurate and skips widening the large
+    early maps to fp32; maps with fewer than ``_GRAM_PARTS`` partials are widened (cheap, and fewer partials cost
+    accuracy). Numbers: docs/performance.md.
     """
     n, hw, c = rows.shape
     whole = hw - hw % _GRAM_ROWS
@@ -124,18 +126,13 @@ def _bf16_gram(rows: Tensor) -> Tensor:
 class _Gram(torch.autograd.Function):
     """G = F Fᵀ / norm in fp32 whatever F's dtype, with the backward written out: dL/dF = ((g + gᵀ) / norm) F.
 
-    Autograd's own backward for ``bmm(F, Fᵀ)`` runs two (C x C) @ (C x HW) products, transposes one of the two
-    (C x HW) results and adds them; this is one product. The Gram backward was 15 % of a Gatys step at 1024 px.
-    The Gram is fp32 (a bf16 one biases the style loss, a small difference of Gram entries; a large bf16 map is
-    summed from bf16 partial products, ``_bf16_gram``), but the backward runs in F's own dtype: the gradient
-    reaching F is rounded to it anyway, and a bf16 product with the (C x C) factor rounded to bf16 skips widening
-    F's gradient (C x HW) to fp32 and narrowing it back, and the division of it by ``norm`` (folded into the small
-    factor).
+    Autograd's backward for ``bmm(F, Fᵀ)`` runs two (C x C) @ (C x HW) products and adds them; this is one. The Gram
+    is fp32 (a bf16 one biases the style loss, a small difference of Gram entries), but the backward runs in F's own
+    dtype: the gradient reaching F is rounded to it anyway, and so F's gradient is never widened and narrowed back.
 
     ``flat`` is (N, C, HW) for an NCHW map or (N, HW, C) for an NHWC one (``channels_first``): both are views of the
-    map, and the gradient comes back in the map's own layout. Reshaping an NHWC map to (N, C, HW) copies it, and its
-    gradient, in the other layout, then makes the autograd sum with the next conv's NHWC gradient and the ReLU
-    backward run across layouts: together 0.36 s of a 1.4 s bf16 step at 512 px.
+    map, so the gradient comes back in the map's own layout; reshaping an NHWC map to (N, C, HW) would copy it and
+    make the following backward ops run across layouts.
     """
 
     @staticmethod
@@ -163,8 +160,8 @@ class _Gram(torch.autograd.Function):
 class _ContentLoss(torch.autograd.Function):
     """mean((F - target)²) in fp32, with a gradient in F's own dtype and layout.
 
-    ``F.mse_loss(feat.float(), target)`` sends an fp32 gradient back, which autograd then adds to the Gram's bf16
-    one at the same layer and narrows: 20 ms of a 0.4 s bf16 step at 512 px, 5 ms this way.
+    ``F.mse_loss(feat.float(), target)`` would send an fp32 gradient back, which autograd then adds to the Gram's
+    bf16 one at the same layer and narrows again.
     """
 
     @staticmethod
@@ -201,8 +198,8 @@ def gram_matrix(feat: Tensor) -> Tensor:
 def total_variation(img: Tensor) -> Tensor:
     """Mean squared neighbour difference, scaled by 1e4 (about 75 on a 256 px photo, a few hundred on a stylised one).
 
-    A mean, not a sum, so ``tv_weight`` means the same at every scale of the schedule. Measured at 128 px, 15 steps:
-    the default 1e-4 changes nothing visible (TV 210 -> 210), 1e-2 smooths slightly (200), 1e-1 clearly (143).
+    A mean, not a sum, so ``tv_weight`` means the same at every scale of the schedule. The default 1e-4 changes
+    nothing visible; 1e-2 smooths slightly, 1e-1 clearly.
     """
     dy = (img[..., 1:, :] - img[..., :-1, :]).pow(2).mean()
     dx = (img[..., :, 1:] - img[..., :, :-1]).pow(2).mean()
@@ -259,8 +256,13 @@ def _scale_size(height: int, width: int, fraction: float) -> tuple[int, int]:
     return max(1, round(height * fraction)), max(1, round(width * fraction))
 
 
-class _Objective:
-    """Fixed targets at one scale; ``__call__`` gives (total loss, parts) of an image at that scale."""
+class Objective:
+    """The Gatys loss at one scale, its targets computed once from the content and the (weighted) styles.
+
+    ``objective(image)`` gives (total loss, {"content", "style", "tv"}) for an image of the content's size, with a
+    gradient; the VGG forward runs under ``dtype`` autocast, the targets and losses stay fp32. Benchmarks score and
+    step with it exactly as ``stylize`` does.
+    """
 
     def __init__(self, vgg: VGG19, device: torch.device, dtype: torch.dtype, content: Tensor,
                  styles: Sequence[Tensor], style_weights: Sequence[float], config: GatysConfig,
@@ -314,29 +316,13 @@ def stylize(vgg: VGG19, content: Tensor, styles: Sequence[Tensor], style_weights
         raise BadRequest(message="style weights must be non-negative, as many as the styles, with a positive sum")
     if config.optimizer not in ("lbfgs", "adam"):
         raise BadRequest(message=f"unknown optimiser {config.optimizer!r}; use lbfgs or adam")
-    if len(config.scales) != len(config.steps) or not config.scales:
-        raise BadRequest(message="Gatys schedule needs one step count per scale")
     content_layers, style_layers, notes = choose_layers(vgg, config.content_layers, config.style_layers)
 
     content = content.to(device=device, dtype=torch.float32)
     styles = [s.to(device=device, dtype=torch.float32) for s in styles]
     height, width = content.shape[-2:]
-    side = max(height, width)
-    if config.scales[-1] != 1.0:
-        raise BadRequest(message="the last Gatys scale must be 1.0 (the full size)")
-    # Scales too small for VGG are skipped; their steps go to the next scale, so the step count is kept.
-    schedule: list[tuple[float, int]] = []
-    carry = 0
-    for fraction, n_steps in zip(config.scales, config.steps, strict=True):
-        if fraction < 1.0 and side * fraction < MIN_SCALE_SIDE:
-            carry += n_steps
-            continue
-        if n_steps + carry > 0:
-            schedule.append((fraction, n_steps + carry))
-        carry = 0
-    if not schedule:
-        schedule = [(1.0, 1)]
-    total = sum(n for _, n in schedule)
+    plan = schedule(config, height, width)
+    total = sum(n for _, n in plan)
 
     if config.preserve_colors:
         content_y = luminance(content)
@@ -349,13 +335,13 @@ def stylize(vgg: VGG19, content: Tensor, styles: Sequence[Tensor], style_weights
     previous_content: Tensor | None = None
     losses: list[float] = []
     done = 0
-    objective: _Objective | None = None
-    for fraction, n_steps in schedule:
+    objective: Objective | None = None
+    for fraction, n_steps in plan:
         size = _scale_size(height, width, fraction)
         scaled_content = _resize(targets_content, size)
-        scaled_styles = [_resize(s, _style_size(s, size)) for s in targets_styles]
-        objective = _Objective(vgg, device, dtype, scaled_content, scaled_styles, weights, config,
-                               content_layers, style_layers)
+        scaled_styles = [fit_style(s, size) for s in targets_styles]
+        objective = Objective(vgg, device, dtype, scaled_content, scaled_styles, weights, config,
+                              content_layers, style_layers)
         if image is None or previous_content is None:
             start = scaled_content
         else:
@@ -364,7 +350,7 @@ def stylize(vgg: VGG19, content: Tensor, styles: Sequence[Tensor], style_weights
             start = (scaled_content + _resize_signed(image - previous_content, size)).clamp(0.0, 1.0)
         previous_content = scaled_content
         image = start.detach().clone().requires_grad_(True)
-        step = _make_stepper(config, image, objective)
+        step = make_stepper(config, image, objective)
         for _ in range(n_steps):
             if cancelled is not None and cancelled():
                 raise Cancelled(message="Gatys optimisation cancelled", done=done, total=total)
@@ -381,16 +367,40 @@ def stylize(vgg: VGG19, content: Tensor, styles: Sequence[Tensor], style_weights
     return GatysResult(result.float().cpu(), final_loss, losses, notes, content_layers, style_layers, total)
 
 
-def _style_size(style: Tensor, content_size: tuple[int, int]) -> tuple[int, int]:
-    """The style image scaled so its longer side equals the content's: Gram statistics are scale-dependent, so the
-    brush strokes keep their size relative to the picture at every scale."""
+def schedule(config: GatysConfig, height: int, width: int) -> list[tuple[float, int]]:
+    """(fraction of the full size, steps) per scale for a ``height`` x ``width`` picture.
+
+    Scales whose long side would be under ``MIN_SCALE_SIDE`` are skipped and their steps go to the next scale, so
+    the step count is kept; the last scale must be the full size.
+    """
+    if len(config.scales) != len(config.steps) or not config.scales:
+        raise BadRequest(message="Gatys schedule needs one step count per scale")
+    if config.scales[-1] != 1.0:
+        raise BadRequest(message="the last Gatys scale must be 1.0 (the full size)")
+    side = max(height, width)
+    plan: list[tuple[float, int]] = []
+    carry = 0
+    for fraction, n_steps in zip(config.scales, config.steps, strict=True):
+        if fraction < 1.0 and side * fraction < MIN_SCALE_SIDE:
+            carry += n_steps
+            continue
+        if n_steps + carry > 0:
+            plan.append((fraction, n_steps + carry))
+        carry = 0
+    return plan or [(1.0, 1)]
+
+
+def fit_style(style: Tensor, content_size: tuple[int, int]) -> Tensor:
+    """The style scaled so its longer side equals the content's: Gram statistics are scale-dependent, so the brush
+    strokes keep their size relative to the picture at every scale."""
     h, w = style.shape[-2:]
     factor = max(content_size) / max(h, w)
-    return max(1, round(h * factor)), max(1, round(w * factor))
+    return _resize(style, (max(1, round(h * factor)), max(1, round(w * factor))))
 
 
-def _make_stepper(config: GatysConfig, image: Tensor, objective: _Objective):
-    """One call = one optimiser iteration (one forward/backward for L-BFGS without line search and for Adam)."""
+def make_stepper(config: GatysConfig, image: Tensor, objective: Objective) -> Callable[[], float]:
+    """A function that runs one optimiser iteration on ``image`` (a leaf tensor with ``requires_grad``) and returns
+    the loss: one forward and backward, for L-BFGS (no line search) and Adam alike."""
     if config.optimizer == "adam":
         adam = torch.optim.Adam([image], lr=config.adam_lr)
 
@@ -424,3 +434,54 @@ def _make_stepper(config: GatysConfig, image: Tensor, objective: _Objective):
         return float(lbfgs.step(closure).detach())
 
     return lbfgs_step
+
+
+def style_weight_for(base: float, strength: float) -> float:
+    """Strength to style weight. The result changes with the *order of magnitude* of the weight, so a linear map
+    would make the lower half of the slider look the same; the square spreads it (0.5 -> a quarter of the weight)."""
+    return float(base) * float(strength) ** 2
+
+
+class GatysFamily(families.StyleFamily):
+    """Optimises the picture through VGG-19; strength scales the style weight of the loss, colour preservation
+    happens inside the optimisation (luminance only)."""
+
+    def load(self, paths: Sequence[Path]) -> VGG19:
+        return VGG19.load(paths[0])
+
+    def precision(self, device: torch.device, setting: str = "auto") -> torch.dtype:
+        """The device's precision, except fp16: its gradients underflow in the Gram backward, and bf16 (where the GPU
+        has it) keeps fp32's range."""
+        dtype = dev.precision_for(device, setting)
+        if dtype == torch.float16:
+            return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+        return dtype
+
+    def prepare(self, job: families.Job) -> families.Stylise:
+        options = job.options
+        style_weight = style_weight_for(options.get("style_weight", 1e6), job.strength)
+        config = GatysConfig.from_quality(
+            options.get("quality", "standard"), int(options.get("steps", 0) or 0),
+            content_weight=float(options.get("content_weight", 1.0)), style_weight=style_weight,
+            tv_weight=float(options.get("tv_weight", 1e-4)), optimizer=options.get("optimizer", "lbfgs"),
+            preserve_colors=bool(options.get("preserve_colors", False)))
+
+        def stylise(rgb: np.ndarray) -> np.ndarray:
+            if style_weight <= 0:
+                job.notes.append("strength 0: the content photo is returned unchanged")
+                if job.progress is not None:
+                    job.progress(1, 1)
+                return rgb.copy()
+            # Styles at the content's side: Gram statistics depend on scale, so strokes keep their size.
+            styles = [families.to_tensor(images.fit(s, max(rgb.shape[:2]))) for s in job.styles]
+            result = stylize(job.net, families.to_tensor(rgb), styles, job.style_weights, config, job.device,
+                             job.dtype, job.progress, job.cancelled)
+            job.notes.extend(result.notes)
+            job.notes.append(f"gatys: {result.steps} {config.optimizer} steps over scales "
+                             f"{', '.join(f'{s:g}' for s in config.scales)}, final loss {result.final_loss:.4g}")
+            return families.to_uint8(families.to_array(result.image))
+
+        return stylise
+
+
+FAMILY = GatysFamily()

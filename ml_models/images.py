@@ -10,12 +10,13 @@ alpha channel to put back afterwards. It uses Pillow and numpy only (no torch): 
 from __future__ import annotations
 
 import io
+import math
 import re
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from .errors import BadRequest, ImageError
 from .limits import MAX_ASPECT, telegram_photo_ok  # noqa: F401 - re-exported
@@ -37,6 +38,7 @@ class DecodedImage:
     alpha: np.ndarray | None  # (H, W) uint8, None when the image had none or it was fully opaque
     format: str  # Pillow's format name: "JPEG", "PNG", "WEBP", ...
     high_bit_depth: bool  # more than 8 bits per sample in the file (reduced to 8 here)
+    source_size: tuple[int, int] | None = None  # (width, height) of the file, upright, before any reduction
 
     @property
     def height(self) -> int:
@@ -54,10 +56,13 @@ class DecodedImage:
 # --------------------------------------------------------------------------------------------------- decoding
 
 
-def decode(data: bytes, max_pixels: int) -> DecodedImage:
+def decode(data: bytes, max_pixels: int, max_side: int | None = None) -> DecodedImage:
     """Decode ``data`` completely or raise ``ImageError`` with a stable code.
 
     The order matters: sizes are checked from the header before any pixel is decoded, so a bomb costs nothing.
+    ``max_side`` is the long side the caller will shrink to: the picture is reduced toward it while decoding (JPEG
+    DCT scaling, then whole-factor box reduction in bands), so a hostile 6000 px 16-bit file never exists as a
+    full-size array here; the result's long side stays at least ``max_side`` for the caller's final resize.
     """
     if not data:
         raise ImageError("empty", "the file is empty (0 bytes)")
@@ -78,14 +83,21 @@ def decode(data: bytes, max_pixels: int) -> DecodedImage:
         frames = getattr(im, "n_frames", 0)
         raise ImageError("animated", f"the {fmt} image is animated ({frames} frames); send a still photo "
                          "or a single frame", frames=frames, **details)
+    if max_side and fmt in ("JPEG", "MPO") and max(width, height) > max_side:
+        scale = max_side / max(width, height)
+        im.draft(im.mode, (math.ceil(width * scale), math.ceil(height * scale)))  # DCT scaling: 1/2, 1/4, 1/8
     _load_fully(im, details)
     high_bit_depth = _is_high_bit_depth(im, data)
-    try:
-        oriented = ImageOps.exif_transpose(im)
-    except Exception:  # a broken EXIF block must not cost the user the photo
-        oriented = im
-    rgb, alpha = _to_rgb_alpha(oriented, details)
-    return DecodedImage(rgb=rgb, alpha=alpha, format=fmt, high_bit_depth=high_bit_depth)
+    orientation = _orientation(im)
+    factor = max(1, max(im.size) // max_side) if max_side else 1
+    small = _reduce_to_8bit(im, factor, details)
+    if orientation in _TRANSPOSE:
+        small = small.transpose(_TRANSPOSE[orientation])
+        if orientation >= 5:
+            width, height = height, width
+    rgb, alpha = _to_rgb_alpha(small, details)
+    return DecodedImage(rgb=rgb, alpha=alpha, format=fmt, high_bit_depth=high_bit_depth,
+                        source_size=(width, height))
 
 
 def _open(data: bytes) -> Image.Image:
@@ -175,20 +187,90 @@ def _is_high_bit_depth(im: Image.Image, data: bytes) -> bool:
     return False
 
 
-def _to_rgb_alpha(im: Image.Image, details: dict) -> tuple[np.ndarray, np.ndarray | None]:
-    mode = im.mode
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}
+"""EXIF orientation -> the transposition that shows the picture upright (applied to the reduced picture)."""
+
+_BAND_PIXELS = 1 << 21
+"""Source pixels converted at a time: a few MiB of temporaries whatever the picture's size and mode."""
+
+
+def _orientation(im: Image.Image) -> int | None:
     try:
-        if mode in {"I", "F"} or mode.startswith("I;16"):
-            grey = _scale_to_8bit(np.asarray(im), from_png=im.format == "PNG" or mode.startswith("I;16"))
-            return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2)), None
-        if mode == "P":
-            im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-        elif mode in _ALPHA_MODES or (mode in {"L", "RGB"} and "transparency" in im.info):  # incl. PNG tRNS key
-            im = im.convert("RGBA")
-        elif mode != "RGB":
-            im = im.convert("RGB")  # 1, L, CMYK, YCbCr, LAB, HSV
+        return im.getexif().get(0x0112)
+    except Exception:  # a broken EXIF block must not cost the user the photo
+        return None
+
+
+def _reduce_to_8bit(im: Image.Image, factor: int, details: dict) -> Image.Image:
+    """``im`` shrunk by the whole ``factor`` (box average) and brought to L, LA, RGB or RGBA, band by band.
+
+    Each band of rows is converted from the source mode (16-bit, float, palette, CMYK, ...) and reduced on its own,
+    so no full-size converted copy, and no float copy at all of the full picture, is ever made.
+    """
+    mode = im.mode
+    numeric = mode in {"I", "F"} or mode.startswith("I;16")
+    if numeric:
+        to_8bit = _scaler(im, from_png=im.format == "PNG" or mode.startswith("I;16"))
+        work_mode, out_mode = ("F" if mode == "F" else "I"), "L"
+    elif mode in _ALPHA_MODES or (mode in {"P", "L", "RGB"} and "transparency" in im.info):  # PNG tRNS key
+        work_mode = out_mode = "RGBA"
+    elif mode in {"L", "RGB"}:
+        work_mode = out_mode = mode
+    else:
+        work_mode = out_mode = "RGB"  # 1, P, CMYK, YCbCr, LAB, HSV
+    if factor == 1 and not numeric and mode == work_mode:
+        return im
+    width, height = im.size
+    out = Image.new(out_mode, (math.ceil(width / factor), math.ceil(height / factor)))
+    rows = max(factor, _BAND_PIXELS // max(1, width) // factor * factor)
+    try:
+        for top in range(0, height, rows):
+            band = im.crop((0, top, width, min(height, top + rows)))
+            if band.mode != work_mode:
+                band = band.convert(work_mode)
+            if factor > 1:
+                band = band.reduce(factor)
+            if numeric:
+                band = Image.fromarray(to_8bit(np.asarray(band, dtype=np.float32)), "L")
+            out.paste(band, (0, top // factor))
     except Exception as exc:
         raise ImageError("unsupported", f"{mode} images cannot be converted to RGB ({exc})", mode=mode,
+                         **details) from None
+    return out
+
+
+def _scaler(im: Image.Image, from_png: bool):
+    """Map integer or float greyscale to 0..255 by its nominal range, not its content (a dark photo stays dark).
+
+    The range comes from Pillow's extrema of the whole picture, so bands are scaled alike.
+    """
+    low, top = (float(v) for v in im.getextrema())
+    if from_png or 255 < top <= 65535:
+        factor, offset = 1 / 257.0, 0.0  # 65535 -> 255 exactly
+    elif im.mode == "F" and top <= 1.0:
+        factor, offset = 255.0, 0.0
+    elif top > 65535:
+        factor, offset = 255.0 / (top - low), low
+    else:
+        factor, offset = 1.0, 0.0
+
+    def to_8bit(values: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint((values - offset) * factor), 0, 255).astype(np.uint8)
+
+    return to_8bit
+
+
+def _to_rgb_alpha(im: Image.Image, details: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """RGB ``uint8`` pixels and alpha from an L, LA, RGB or RGBA image (``_reduce_to_8bit``'s result)."""
+    try:
+        if im.mode == "L":
+            im = im.convert("RGB")
+        elif im.mode == "LA":
+            im = im.convert("RGBA")
+    except Exception as exc:
+        raise ImageError("unsupported", f"{im.mode} images cannot be converted to RGB ({exc})", mode=im.mode,
                          **details) from None
     arr = np.asarray(im, dtype=np.uint8)
     if arr.ndim == 3 and arr.shape[2] == 4:
@@ -196,20 +278,6 @@ def _to_rgb_alpha(im: Image.Image, details: dict) -> tuple[np.ndarray, np.ndarra
         rgb = np.ascontiguousarray(arr[:, :, :3])
         return rgb, (None if int(alpha.min()) == 255 else alpha)  # fully opaque alpha carries nothing
     return np.ascontiguousarray(arr), None
-
-
-def _scale_to_8bit(values: np.ndarray, from_png: bool) -> np.ndarray:
-    """Map integer or float greyscale to 0..255 by its nominal range, not its content (a dark photo stays dark)."""
-    v = values.astype(np.float64)
-    top = float(v.max()) if v.size else 0.0
-    if from_png or 255 < top <= 65535:
-        v = v / 257.0  # 65535 -> 255 exactly
-    elif values.dtype.kind == "f" and top <= 1.0:
-        v = v * 255.0
-    elif top > 65535:
-        low = float(v.min())
-        v = (v - low) * (255.0 / (top - low))
-    return np.clip(np.rint(v), 0, 255).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------------------------------- geometry

@@ -8,12 +8,15 @@ reduced-width retrains (16 channels instead of 32) exist and are four times chea
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from os import PathLike
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ml_models import families
 from ml_models.checkpoints import load_strict, read_state_dict
 from ml_models.instance_norm import InstanceNorm2d
 from ml_models.padding import ReflectionPad2d
@@ -86,3 +89,17 @@ def load_transformer_net(path: str | PathLike[str]) -> TransformerNet:
     state = {k: v for k, v in read_state_dict(path).items() if not _DEPRECATED_NORM_STATS.search(k)}
     width = state["conv1.conv2d.weight"].shape[0] if "conv1.conv2d.weight" in state else 32
     return load_strict(TransformerNet(width), state, path).eval()
+
+
+class JohnsonFamily(families.StyleFamily):
+    """One network per preset; strength blends with the photo in pixel space (the net has no style input to scale)."""
+
+    def load(self, paths: Sequence[Path]) -> TransformerNet:
+        return load_transformer_net(paths[0])
+
+    def prepare(self, job: families.Job) -> families.Stylise:
+        net = job.net
+        return families.feed_forward(job, lambda x: net.stylize(x * 255.0).float().div_(255.0), pixel_strength=True)
+
+
+FAMILY = JohnsonFamily()

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from os import PathLike
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+from ml_models import device as dev
+from ml_models import families
 from ml_models.adain import adain_with_stats, mean_std
 from ml_models.checkpoints import load_strict, read_state_dict
 from ml_models.padding import ReflectionPad2d
@@ -175,3 +178,28 @@ class MicroAST(nn.Module):
 
     def stylize(self, content: Tensor, style: Tensor) -> Tensor:
         return self.stylize_with(content, *self.encode_style(style))
+
+
+class MicroASTFamily(families.StyleFamily):
+    """Any style from a picture. The style is encoded once per job (and blended when there are two); strength blends
+    with the photo in pixel space (see the module docstring for why not in feature space)."""
+
+    def load(self, paths: Sequence[Path]) -> MicroAST:
+        return MicroAST.load(*paths)
+
+    def precision(self, device: torch.device, setting: str = "auto") -> torch.dtype:
+        """fp32 on CPUs even where bf16 is the default: the network is made of depthwise and pointwise convolutions,
+        which are memory-bound, and oneDNN's bf16 kernels for them are slower than fp32. An explicit setting wins."""
+        if device.type == "cpu" and (setting or "auto").strip().lower() == "auto":
+            return torch.float32
+        return dev.precision_for(device, setting)
+
+    def prepare(self, job: families.Job) -> families.Stylise:
+        net: MicroAST = job.net
+        with dev.inference_context(job.device, job.dtype):
+            codes = [net.encode_style(s) for s in families.style_tensors(job, families.STYLE_SIDE)]
+        code = codes[0] if len(codes) == 1 else blend_styles(codes, job.style_weights)
+        return families.feed_forward(job, lambda x: net.stylize_with(x, *code), pixel_strength=True)
+
+
+FAMILY = MicroASTFamily()

@@ -1,7 +1,8 @@
 """One description of every model, preset, option and weight file.
 
-The bot builds its menus from it, the CLI lists and downloads from it, the engine dispatches on ``ModelSpec.family``.
-It imports without torch on purpose: the bot process must never load the engine.
+The bot builds its menus from it, the CLI lists and downloads from it, and the engine runs a model through the family
+object that ``FAMILIES`` names for ``ModelSpec.family``. It imports without torch on purpose: the bot process must
+never load the engine, so families are named by dotted path, not imported.
 
 Each model and preset lists the weight files it can use in order of preference (``alternatives``); the first
 alternative whose files are all present in ``WEIGHTS_DIR`` is the one used. The relative paths of the small genuine
@@ -219,7 +220,7 @@ class Preset:
 @dataclass(frozen=True)
 class ModelSpec:
     id: str
-    family: str  # module the engine dispatches to
+    family: str  # a key of FAMILIES: the object that loads and runs the model
     kind: str  # "arbitrary_style" (needs a style image) | "preset_style" | "single_image"
     title_ru: str
     title_en: str
@@ -234,11 +235,6 @@ class ModelSpec:
     hd_max_side: int = 2048
     cpu_pixel_budget: int = 16_000_000  # inputs above it are refused before they start (after resizing)
     timeout_s: float = 600.0
-    # Run in fp32 on CPUs even where bf16 is the default: networks made of depthwise/pointwise convolutions
-    # are memory-bound, and oneDNN's bf16 kernels for them were measured slower than fp32 (MicroAST 0.39-1.07x).
-    cpu_fp32: bool = False
-    # The precisions ("fp32", "bf16") in which this network runs NHWC on the CPU (see ``device.channels_last_for``).
-    cpu_channels_last: tuple[str, ...] = ()
 
     def option(self, name: str) -> Option:
         for opt in self.options:
@@ -280,22 +276,18 @@ def _cyclegan(pid: str, ru: str, en: str) -> Preset:
     return Preset(pid, ru, en, ((f"cyclegan/style_{pid}.pth",),))
 
 
-# Every network here gains from NHWC in both precisions (measured: ``device.channels_last_for``); the instance-norm
-# ones (Johnson, CycleGAN) since their norm keeps the layout (``ml_models.instance_norm``).
-_NHWC = ("fp32", "bf16")
-
 _MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         "microast", "microast", "arbitrary_style", "MicroAST (быстро)", "MicroAST (fast)",
         "Любой стиль за секунду: лёгкая сеть без VGG.", "Any style in about a second: a tiny network without VGG.",
         options=(_opt_strength(), _PRESERVE, _SIZE), alternatives=(_MICROAST_FILES,), max_styles=2,
-        default_max_side=1024, hd_max_side=2048, timeout_s=120, cpu_fp32=True, cpu_channels_last=_NHWC,
+        default_max_side=1024, hd_max_side=2048, timeout_s=120,
     ),
     ModelSpec(
         "adain", "adain", "arbitrary_style", "AdaIN", "AdaIN",
         "Любой стиль, смешение двух стилей.", "Any style, with a blend of two styles.",
         options=(_opt_strength(), _PRESERVE, _SIZE), alternatives=(("adain/vgg_normalised.pth", "adain/decoder.pth"),),
-        max_styles=2, default_max_side=768, hd_max_side=1536, timeout_s=180, cpu_channels_last=_NHWC,
+        max_styles=2, default_max_side=768, hd_max_side=1536, timeout_s=180,
     ),
     ModelSpec(
         "gatys", "gatys", "arbitrary_style", "Gatys (высокое качество)", "Gatys (high quality)",
@@ -309,7 +301,7 @@ _MODELS: tuple[ModelSpec, ...] = (
         alternatives=(("vgg19/vgg19-features.pth",), ("vgg19/vgg19-dcbb9e9d.pth",),
                       ("vgg19/vgg19_first_five_conv_layers.pth",)),
         max_styles=2, multi_step=True, default_max_side=512, hd_max_side=1024, cpu_pixel_budget=1_100_000,
-        timeout_s=1200, cpu_channels_last=_NHWC,  # bf16 step NHWC/NCHW 1.11x at 512 px, 1.22x at 1024
+        timeout_s=1200,
     ),
     ModelSpec(
         "johnson", "johnson", "preset_style", "Быстрые стили (Johnson)", "Fast styles (Johnson)",
@@ -317,7 +309,7 @@ _MODELS: tuple[ModelSpec, ...] = (
         options=(_opt_strength(), _PRESERVE, _SIZE),
         presets=(_johnson("candy", "Конфеты", "Candy"), _johnson("mosaic", "Мозаика", "Mosaic"),
                  _johnson("rain_princess", "Принцесса дождя", "Rain Princess"), _johnson("udnie", "Удни", "Udnie")),
-        default_max_side=1024, hd_max_side=2048, timeout_s=180, cpu_channels_last=_NHWC,
+        default_max_side=1024, hd_max_side=2048, timeout_s=180,
     ),
     ModelSpec(
         "cyclegan", "cyclegan", "preset_style", "Художники (CycleGAN)", "Painters (CycleGAN)",
@@ -326,7 +318,7 @@ _MODELS: tuple[ModelSpec, ...] = (
         options=(_opt_strength(), _SIZE),
         presets=(_cyclegan("monet", "Моне", "Monet"), _cyclegan("vangogh", "Ван Гог", "Van Gogh"),
                  _cyclegan("cezanne", "Сезанн", "Cézanne"), _cyclegan("ukiyoe", "Укиё-э", "Ukiyo-e")),
-        default_max_side=768, hd_max_side=1536, timeout_s=300, cpu_channels_last=_NHWC,
+        default_max_side=768, hd_max_side=1536, timeout_s=300,
     ),
     ModelSpec(
         "upscale", "superres", "single_image", "Увеличение x4", "Upscale x4",
@@ -340,11 +332,21 @@ _MODELS: tuple[ModelSpec, ...] = (
                 ("esrgan/RealESRGAN_x4plus_anime_6B.pth",), ("esrgan/realesr-animevideov3.pth",))),
         ),
         multi_step=True, default_max_side=1024, hd_max_side=2048, cpu_pixel_budget=4_200_000, timeout_s=900,
-        cpu_channels_last=_NHWC,
     ),
 )
 
 MODELS: dict[str, ModelSpec] = {m.id: m for m in _MODELS}
+
+# Family name -> "module:attribute" of the object that loads and runs it (``ml_models.families.Family``). Strings, so
+# this module stays importable without torch; ``families.get`` imports the object when the engine first needs it.
+FAMILIES: dict[str, str] = {
+    "johnson": "ml_models.johnson:FAMILY",
+    "cyclegan": "ml_models.cyclegan:FAMILY",
+    "microast": "ml_models.microast:FAMILY",
+    "adain": "ml_models.adain:FAMILY",
+    "gatys": "ml_models.gatys:FAMILY",
+    "superres": "ml_models.superres:FAMILY",
+}
 
 
 def get(model_id: str) -> ModelSpec:

@@ -119,16 +119,3 @@ def tiled_rows(fn: Callable[[Tensor], Tensor], x: Tensor, scale: int, tile: int 
         rows.div_(norm_y[top:top + finished, None].to(rows.device)).div_(norm_x.to(rows.device))
         yield top, rows
 
-
-def tiled_forward(fn: Callable[[Tensor], Tensor], x: Tensor, scale: int, tile: int = 256, overlap: int = 16,
-                  progress: Callable[[int, int], None] | None = None,
-                  cancelled: Callable[[], bool] | None = None) -> Tensor:
-    """``tiled_rows`` gathered into one float32 tensor (for callers that need the whole output as floats)."""
-    out: Tensor | None = None
-    height, width = x.shape[-2:]
-    for top, rows in tiled_rows(fn, x, scale, tile, overlap, progress, cancelled):
-        if out is None:
-            out = rows.new_empty((*rows.shape[:-2], height * scale, width * scale))
-        out[..., top:top + rows.shape[-2], :] = rows
-    assert out is not None
-    return out

@@ -50,12 +50,10 @@ class _SplitFirstConv(torch.autograd.Function):
     with weights [w_hi, w_hi, w_lo], where x = x_hi + x_lo and w = w_hi + w_lo are split into two bf16/fp16 parts.
 
     Gatys optimises the picture itself, and the picture is conv1_1's input. bf16's 8-bit mantissa quantises normalised
-    pixels (-2.1..2.6) in steps of 1/128 to 1/64, half a grey level to one, coarser than the optimiser's late updates,
-    and the style loss (Gram matrices that are mostly their large mean) amplifies that error: the loss gradient of a
-    bf16 step was 31.5 dB from fp32's at a 512 px photo, 39.4 dB with this split (genuine VGG; rounding every later
-    activation is what stays, about 40 dB). Six more input channels in the one conv that has three: no measurable
-    cost in a step. The backward needs only dL/dx = conv_transpose(dL/dy, w): the lo parts carry no gradient of their
-    own (an autograd version that differentiated through the split cost 3.5 % of a step).
+    pixels in steps of half a grey level to one, coarser than the optimiser's late updates, and the style loss
+    amplifies that error. Six more input channels in the one conv that has three cost nothing measurable. The
+    backward needs only dL/dx = conv_transpose(dL/dy, w): the lo parts carry no gradient of their own. Gradient
+    fidelity with and without the split: docs/performance.md.
     """
 
     @staticmethod
@@ -112,7 +110,6 @@ class VGG19(nn.Module):
             else:
                 modules.append(nn.MaxPool2d(2, 2))
         self.features = nn.Sequential(*modules)
-        self.split_first_conv = True  # False: conv1_1 rounds its input like every other conv (for comparisons)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -153,7 +150,7 @@ class VGG19(nn.Module):
         # conv gets its own dtype (fp32 under autocast, half if the net was cast).
         first = self.features[0]
         h = (x.float() - self.mean) / self.std
-        reduced = _reduced_precision(h.device, first.weight.dtype) if self.split_first_conv else None
+        reduced = _reduced_precision(h.device, first.weight.dtype)
         h = _SplitFirstConv.apply(h, first.weight, first.bias, reduced) if reduced else first(h.to(first.weight.dtype))
         for i in range(1, max(wanted) + 1):  # wanted layers are ReLUs: index 0, conv1_1, is never one of them
             h = self.features[i](h)

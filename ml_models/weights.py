@@ -5,10 +5,16 @@ with an HTTP Range request, retries with backoff, is verified (sha256 where pinn
 atomically, and never leaves a half file under the final name. Files that ship inside an archive are extracted,
 files derived by conversion (the features-only VGG-19) are converted. Only the stdlib is used (tqdm when present),
 and torch is imported only inside the VGG conversion, so the bot and the CLI's ``list`` stay light.
+
+Every file is verified: against its published sha256 (or the sha256 prefix a torch.hub-style name carries), else by
+trust on first use: the first download's (or first use's) sha256 is recorded in ``WEIGHTS_DIR/weights.lock.json`` and
+every later download or model load must match it. ``WEIGHTS_VERIFY=off`` skips the lock and the load-time check (the
+operator's escape hatch when upstream really changed a file); plain-http sources are fetched only with the lock on.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import http.client
 import json
@@ -28,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from . import registry
-from .errors import EngineError
+from .errors import CheckpointError, EngineError
 from .registry import WeightFile
 from .settings import DEFAULT_WEIGHTS_DIR
 
@@ -43,6 +49,7 @@ DEFAULT_TARGETS = ("microast", "johnson", "upscale", "gallery")
 _CHUNK = 1 << 16
 _USER_AGENT = "artbot-weights/1.0 (+python urllib)"
 _APPROX_TOLERANCE = 0.10
+LOCK_NAME = "weights.lock.json"
 
 
 class DownloadError(EngineError):
@@ -97,27 +104,138 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _problem(entry: WeightFile, path: Path) -> str | None:
-    """Why ``path`` is not the pinned file, or None. Approximate sizes only log a warning."""
+def sha256_prefix(entry: WeightFile) -> str | None:
+    """The sha256 prefix a torch.hub-style file name carries (``name-<8+ hex>.pth``), or None."""
+    for name in (Path(entry.path).name, Path((entry.url or "").split("?")[0]).name):
+        match = re.search(r"-([0-9a-f]{8,64})\.[A-Za-z.]+$", name)
+        if match:
+            return match.group(1)
+    return None
+
+
+def trust(entry: WeightFile, lock: dict[str, Any] | None = None) -> str:
+    """``pinned`` (published sha256 or a name's prefix), ``locked`` (first download's sha256 recorded) or
+    ``unverified``."""
+    if entry.sha256 or sha256_prefix(entry):
+        return "pinned"
+    return "locked" if lock is not None and entry.path in lock else "unverified"
+
+
+def verification_on() -> bool:
+    return os.environ.get("WEIGHTS_VERIFY", "on").strip().lower() not in {"off", "0", "false", "no"}
+
+
+def read_lock(weights_dir: Path) -> dict[str, Any]:
+    """Manifest path -> ``{"sha256", "size", "first_seen", "origin"}`` from ``WEIGHTS_DIR/weights.lock.json``."""
+    path = Path(weights_dir) / LOCK_NAME
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")).get("files", {}))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise DownloadError(message=f"{path} is unreadable ({exc}); fix or delete it (every unpinned file is then "
+                                    "trusted again on first use)", path=str(path)) from None
+
+
+def _record(weights_dir: Path, entry: WeightFile, digest: str, size: int, origin: str, replace: bool = False) -> None:
+    """Add a file's first sha256 to the lock (read-modify-write under an flock: several workers may record);
+    ``replace`` overwrites an entry (a file this machine has just made again from a verified source)."""
+    try:
+        _write_lock_entry(Path(weights_dir), entry, digest, size, origin, replace)
+    except OSError as exc:  # a read-only weights volume: check only what is already locked
+        log.warning("%s: cannot record its sha256 in %s (%s); it stays unverified", entry.path,
+                    Path(weights_dir) / LOCK_NAME, exc)
+        return
+    log.warning("%s: no published checksum; sha256 %s recorded in %s (trust on first use)", entry.path, digest,
+                Path(weights_dir) / LOCK_NAME)
+
+
+def _write_lock_entry(weights_dir: Path, entry: WeightFile, digest: str, size: int, origin: str,
+                      replace: bool) -> None:
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    with open(weights_dir / (LOCK_NAME + ".lck"), "a") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        files = read_lock(weights_dir)
+        if entry.path in files and not replace:
+            return
+        files[entry.path] = {"sha256": digest, "size": size, "origin": origin,
+                             "first_seen": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        part = weights_dir / (LOCK_NAME + ".part")
+        text = {"about": "sha256 of each weight file without a published checksum, recorded on first use; every "
+                         "later download or load must match (python -m ml_models list)", "files": files}
+        part.write_text(json.dumps(text, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(part, weights_dir / LOCK_NAME)
+
+
+def _problem(entry: WeightFile, path: Path, weights_dir: Path | None = None,
+             record_as: str | None = None) -> str | None:
+    """Why ``path`` is not the expected file, or None. Approximate sizes only log a warning.
+
+    Unpinned files are compared with the lock in ``weights_dir`` (when given and verification is on); with
+    ``record_as`` (the origin) a file the lock does not know yet is recorded there.
+    """
     size = path.stat().st_size
     if entry.size is not None and not entry.approx_size and size != entry.size:
         return f"size {size} bytes, expected {entry.size}"
-    if entry.sha256 and (digest := sha256_of(path)) != entry.sha256:
-        return f"sha256 {digest}, expected {entry.sha256}"
+    prefix = sha256_prefix(entry)
+    if entry.sha256 or prefix:
+        digest = sha256_of(path)
+        if entry.sha256 and digest != entry.sha256:
+            return f"sha256 {digest}, expected {entry.sha256}"
+        if prefix and not digest.startswith(prefix):
+            return f"sha256 {digest}, expected one starting with {prefix} (from its file name)"
+    elif weights_dir is not None and verification_on():
+        locked = read_lock(weights_dir).get(entry.path)
+        if locked is not None or record_as is not None:
+            digest = sha256_of(path)
+            if locked is None:
+                _record(weights_dir, entry, digest, size, record_as or "")
+            elif digest != locked.get("sha256"):
+                return (f"sha256 {digest} differs from {locked.get('sha256')} recorded in {LOCK_NAME} on "
+                        f"{locked.get('first_seen')}; if upstream really changed the file, delete its entry there")
     if entry.size and entry.approx_size and abs(size - entry.size) > _APPROX_TOLERANCE * entry.size:
         log.warning("%s: %d bytes, about %d expected (no checksum is published; keeping it)", entry.path, size,
                     entry.size)
     return None
 
 
-def verify(entry: WeightFile, path: Path) -> bool | None:
-    """True when the file matches its pinned sha256 or exact size, False when it does not, None when nothing is
-    pinned (or the file is absent)."""
+def verify(entry: WeightFile, path: Path, weights_dir: Path | None = None) -> bool | None:
+    """True when the file matches its pinned sha256, its name's prefix, its exact size or its lock entry (looked up
+    in ``weights_dir``), False when it does not, None when nothing is known (or the file is absent)."""
     if not Path(path).is_file():
         return None
-    if not entry.sha256 and (entry.size is None or entry.approx_size):
+    known = entry.sha256 or sha256_prefix(entry) or (entry.size is not None and not entry.approx_size)
+    if not known and not (weights_dir is not None and verification_on() and entry.path in read_lock(weights_dir)):
         return None
-    return _problem(entry, Path(path)) is None
+    return _problem(entry, Path(path), weights_dir) is None
+
+
+_loaded: dict[tuple[str, int, int], None] = {}
+
+
+def check_load(paths: Iterable[Path], weights_dir: Path) -> None:
+    """Before a model loads its files: each must match its pin or lock (recorded now when first used).
+
+    Hashing happens once per file and process (keyed by size and mtime). Raises ``CheckpointError``.
+    """
+    if not verification_on():
+        return
+    for path in paths:
+        path = Path(path)
+        try:
+            rel = path.resolve().relative_to(Path(weights_dir).resolve()).as_posix()
+            stat = path.stat()
+        except (ValueError, OSError):
+            continue
+        entry = registry.MANIFEST.get(rel)
+        cache_key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if entry is None or cache_key in _loaded:
+            continue
+        problem = _problem(entry, path, weights_dir, record_as=f"first use of {path}")
+        if problem:
+            raise CheckpointError(message=f"{rel} does not match its checksum ({problem}); run: python -m ml_models "
+                                          f"download to fetch it again", path=rel, problem=problem)
+        _loaded[cache_key] = None
 
 
 # --------------------------------------------------------------------------------------------------- downloading
@@ -147,7 +265,7 @@ def download(targets: Iterable[str | WeightFile] = DEFAULT_TARGETS, weights_dir:
     def usable(entry: WeightFile) -> bool:  # hashed once per call, even when asked for a source and its file
         path = where(entry)
         if path not in checked:
-            checked[path] = _usable(entry, path)
+            checked[path] = _usable(entry, path, weights_dir)
         return checked[path]
 
     done: list[Path] = []
@@ -168,11 +286,12 @@ def download(targets: Iterable[str | WeightFile] = DEFAULT_TARGETS, weights_dir:
                                         path=entry.path)
                 source_path = where(registry.MANIFEST[source])
                 if entry.archive:
-                    _extract(entry, source_path, dest)
+                    _extract(entry, source_path, dest, weights_dir)
                 else:
-                    _convert(entry, source_path, dest)
+                    _convert(entry, source_path, dest, weights_dir)
             elif entry.url:
-                _fetch(entry, dest, progress=progress, retries=retries, timeout=timeout, backoff=backoff)
+                _fetch(entry, dest, weights_dir, progress=progress, retries=retries, timeout=timeout,
+                       backoff=backoff)
                 if users:
                     fetched_sources.append(dest)
             else:
@@ -197,22 +316,29 @@ def download(targets: Iterable[str | WeightFile] = DEFAULT_TARGETS, weights_dir:
     return done
 
 
-def _usable(entry: WeightFile, path: Path) -> bool:
+def _usable(entry: WeightFile, path: Path, weights_dir: Path) -> bool:
     if not path.is_file():
         return False
-    ok = verify(entry, path)
-    if ok is False:
-        log.warning("%s: present but does not match the manifest (%s); fetching it again", entry.path,
-                    _problem(entry, path))
-    return ok is not False
+    problem = _problem(entry, path, weights_dir, record_as=f"found in place at {path}")
+    if problem:
+        log.warning("%s: present but does not match (%s); fetching it again", entry.path, problem)
+    return problem is None
 
 
 def _part(dest: Path) -> Path:
     return dest.with_name(dest.name + ".part")
 
 
-def _fetch(entry: WeightFile, dest: Path, *, progress: bool, retries: int, timeout: float, backoff: float) -> None:
+def _fetch(entry: WeightFile, dest: Path, weights_dir: Path, *, progress: bool, retries: int, timeout: float,
+           backoff: float) -> None:
     assert entry.url
+    if entry.url.startswith("http://") and trust(entry) != "pinned":
+        if not verification_on():
+            raise DownloadError(message=f"{entry.path}: {entry.url} is plain http without a published checksum; it "
+                                        "is fetched only with WEIGHTS_VERIFY on (its first sha256 is locked)",
+                                path=entry.path, url=entry.url)
+        log.warning("%s: plain-http source %s (no TLS, no published checksum): its sha256 is checked against "
+                    "%s, or recorded there on this first download", entry.path, entry.url, LOCK_NAME)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = _part(dest)
     attempt = 0
@@ -229,12 +355,13 @@ def _fetch(entry: WeightFile, dest: Path, *, progress: bool, retries: int, timeo
             delay = backoff * 2 ** (attempt - 1)
             log.warning("%s: %s; retrying in %.1f s (%d/%d)", entry.path, exc, delay, attempt, retries)
             time.sleep(delay)
-    _install(entry, part, dest, origin=entry.url)
+    _install(entry, part, dest, weights_dir, origin=entry.url)
 
 
-def _install(entry: WeightFile, part: Path, dest: Path, origin: str) -> None:
-    """Verify the finished ``.part`` and move it into place; a bad file is deleted, never installed."""
-    problem = _problem(entry, part)
+def _install(entry: WeightFile, part: Path, dest: Path, weights_dir: Path, origin: str) -> None:
+    """Verify the finished ``.part`` (pin, or lock: recorded on a first download) and move it into place; a bad file
+    is deleted, never installed."""
+    problem = _problem(entry, part, weights_dir, record_as=origin)
     if problem:
         part.unlink(missing_ok=True)
         raise DownloadError(message=f"{entry.path}: the file from {origin} is corrupted or changed upstream "
@@ -356,7 +483,7 @@ def _progress_bar(name: str, total: int | None, initial: int, enabled: bool) -> 
 # conversions
 
 
-def _extract(entry: WeightFile, archive: Path, dest: Path) -> None:
+def _extract(entry: WeightFile, archive: Path, dest: Path, weights_dir: Path) -> None:
     if not archive.is_file():
         raise DownloadError(message=f"{entry.path}: its archive {archive} is missing", path=entry.path)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -378,7 +505,7 @@ def _extract(entry: WeightFile, archive: Path, dest: Path) -> None:
         archive.unlink(missing_ok=True)  # unverifiable archives are fetched again next time
         raise DownloadError(message=f"{entry.path}: {archive.name} is not a readable zip archive ({exc}); "
                                     "it was deleted, run the command again", path=entry.path) from None
-    _install(entry, part, dest, origin=archive.name)
+    _install(entry, part, dest, weights_dir, origin=archive.name)
 
 
 def _convert_vgg19(src: Path, dst: Path) -> None:
@@ -392,7 +519,7 @@ _CONVERTERS: dict[str, Callable[[Path, Path], Any]] = {
 }
 
 
-def _convert(entry: WeightFile, source: Path, dest: Path) -> None:
+def _convert(entry: WeightFile, source: Path, dest: Path, weights_dir: Path) -> None:
     converter = _CONVERTERS.get(entry.path)
     if converter is None:
         raise DownloadError(message=f"{entry.path}: no converter from {entry.derived_from} is known",
@@ -405,6 +532,9 @@ def _convert(entry: WeightFile, source: Path, dest: Path) -> None:
     except EngineError as exc:
         raise DownloadError(message=f"{entry.path}: conversion from {source.name} failed: {exc}",
                             path=entry.path) from None
+    if verification_on() and trust(entry) != "pinned":  # made here from a verified source: this is its first use
+        _record(weights_dir, entry, sha256_of(dest), dest.stat().st_size, f"converted from {source.name}",
+                replace=True)
 
 
 # --------------------------------------------------------------------------------------------------- status
@@ -421,7 +551,8 @@ class FileStatus:
     size: int | None  # bytes on disk
     expected_size: int | None
     approx_size: bool
-    verified: bool | None  # True/False against the pinned sha256 or exact size, None when nothing is pinned
+    verified: bool | None  # True/False against the pin, exact size or lock, None when nothing is known
+    trust: str  # pinned | locked | unverified (see ``trust``)
     fetchable: bool  # has a URL, or an archive / source that has one
     source: str
     licence: str
@@ -431,11 +562,12 @@ def status(weights_dir: Path, styles_dir: Path | None = None, check_hashes: bool
     """Every manifest file and gallery image, present or not. ``check_hashes=False`` skips reading big files."""
     rows = []
     entries = list(registry.MANIFEST.values()) + [s.file for s in registry.GALLERY.values()]
+    lock = read_lock(weights_dir) if verification_on() else {}
     for entry in entries:
         path = location(entry, Path(weights_dir), styles_dir)
         present = path.is_file()
         if present and check_hashes:
-            verified = verify(entry, path)
+            verified = verify(entry, path, weights_dir)
         elif present and entry.size is not None and not entry.approx_size:
             verified = path.stat().st_size == entry.size
         else:
@@ -444,7 +576,8 @@ def status(weights_dir: Path, styles_dir: Path | None = None, check_hashes: bool
         rows.append(FileStatus(
             path=entry.path, kind=entry.kind, location=path, present=present,
             size=path.stat().st_size if present else None, expected_size=entry.size, approx_size=entry.approx_size,
-            verified=verified, fetchable=bool(entry.url or (source and registry.MANIFEST[source].url)),
+            verified=verified, trust=trust(entry, lock),
+            fetchable=bool(entry.url or (source and registry.MANIFEST[source].url)),
             source=entry.source, licence=entry.licence))
     return rows
 
@@ -453,7 +586,8 @@ def status(weights_dir: Path, styles_dir: Path | None = None, check_hashes: bool
 
 
 def _file_json(entry: WeightFile) -> dict[str, Any]:
-    return {"path": entry.path, "url": entry.url, "sha256": entry.sha256, "size": entry.size,
+    return {"path": entry.path, "url": entry.url, "sha256": entry.sha256, "sha256_prefix": sha256_prefix(entry),
+            "verified_by": "sha256" if entry.sha256 or sha256_prefix(entry) else "lock", "size": entry.size,
             "approx_size": entry.approx_size, "kind": entry.kind, "archive": entry.archive, "member": entry.member,
             "derived_from": entry.derived_from, "source": entry.source, "licence": entry.licence}
 

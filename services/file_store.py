@@ -138,13 +138,17 @@ class FileStore:
     from the local result copy or the gallery folder.
     """
 
-    def __init__(self, styles_dir: Path, limit_bytes: int = 96 * 1024 * 1024,
+    def __init__(self, styles_dir: Path, limit_bytes: int = 96 * 1024 * 1024, downloads: int = 4,
                  converted_dir: Path | None = None) -> None:
         self.styles_dir = Path(styles_dir)
         self.converted_dir = Path(converted_dir) if converted_dir else None
         self.limit_bytes = limit_bytes
         self._items: OrderedDict[str, bytes] = OrderedDict()
         self._size = 0
+        # At most ``downloads`` files in flight from Telegram, all users together: each may be 20 MB in RAM.
+        self._downloads = asyncio.Semaphore(downloads)
+        self.downloading = 0
+        self.downloading_peak = 0
 
     def _remember(self, key: str, data: bytes) -> None:
         if key in self._items:
@@ -236,8 +240,17 @@ class FileStore:
             self._remember(ref.unique_id, data)
         return data
 
+    async def _download(self, bot: Bot, file_id: str) -> bytes:
+        async with self._downloads:
+            self.downloading += 1
+            self.downloading_peak = max(self.downloading_peak, self.downloading)
+            try:
+                return await self._fetch(bot, file_id)
+            finally:
+                self.downloading -= 1
+
     @staticmethod
-    async def _download(bot: Bot, file_id: str) -> bytes:
+    async def _fetch(bot: Bot, file_id: str) -> bytes:
         try:
             file = await bot.get_file(file_id)
             if file.file_size is not None and file.file_size > MAX_DOWNLOAD_BYTES:

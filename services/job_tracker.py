@@ -7,6 +7,11 @@ those are followed exactly like fresh ones, with a new status message saying the
 One status message per job is edited at most once per ``STATUS_EDIT_INTERVAL`` seconds (Telegram rate-limits edits;
 the newest text is kept and shown when the interval has passed). It turns into the error line when a job fails and
 is deleted when the result arrives.
+
+A result is marked delivered in the journal only after Telegram took it. A send that fails (an outage, flood
+control past the session's retries, a crash or a restart in between) leaves it "done, not delivered"; the tracker
+tries such results again at start and every ``REDELIVER_INTERVAL_S`` seconds, until Telegram takes them, the chat
+is gone for good, or ``MAX_DELIVERY_ATTEMPTS`` is reached.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, StorageKey
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 from aiogram.utils.chat_action import ChatActionSender
@@ -43,6 +48,10 @@ from services.file_store import FileStore, InputRejected
 from texts import duration, error_text, options_summary, preset_title, rough, size
 
 log = logging.getLogger(__name__)
+
+REDELIVER_INTERVAL_S = 60.0
+MAX_DELIVERY_ATTEMPTS = 60  # about an hour of tries at REDELIVER_INTERVAL_S
+_GONE_FOR_GOOD = ("chat not found", "user is deactivated", "bot was blocked", "peer_id_invalid")
 
 
 @dataclass
@@ -138,6 +147,8 @@ class JobTracker:
         self.status_interval = status_interval
         self.can_upscale = can_upscale
         self._tasks: set[asyncio.Task] = set()
+        self._following: set[str] = set()  # job ids whose own task delivers them (redelivery leaves them alone)
+        self._redelivering: asyncio.Task | None = None
 
     # ------------------------------------------------------------------------------------------------ submitting
 
@@ -217,7 +228,13 @@ class JobTracker:
     def _follow(self, handle: JobHandle, job: Job, status: Message | None) -> None:
         task = asyncio.create_task(self._run(handle, job, status), name=f"job-{job.id}")
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._following.add(job.id)
+
+        def done(finished: asyncio.Task) -> None:
+            self._tasks.discard(finished)
+            self._following.discard(job.id)
+
+        task.add_done_callback(done)
 
     async def _run(self, handle: JobHandle, job: Job, status_message: Message | None) -> None:
         with self.i18n.context(), self.i18n.use_locale(job.language or self.i18n.default_locale):
@@ -249,16 +266,87 @@ class JobTracker:
                     await _show(status, countdown.text(event.done, event.total), menu_kb.job_status())
                 elif isinstance(event, Done):
                     await working.aclose()
-                    await self._deliver(job, event.result, status)
+                    await self._hand_over(job, event.result, status)
                 elif isinstance(event, Failed):
                     log.info("job %s failed: %s %s", job.id, event.code, event.message)
                     if event.code in RESEND_CODES and await self._reopen(job):
                         await _finish(status, "❌ " + error_text(event.code), menu_kb.cancel())
                     elif status:
-                        markup = None if event.code == "interrupted" else menu_kb.home()
-                        await status.finish("❌ " + error_text(event.code), markup)
+                        code = event.code
+                        if code == "interrupted" and not event.details.get("resumable", True):
+                            code = "interrupted_lost"  # the journal does not outlive this machine: no promise
+                        markup = None if code == "interrupted" else menu_kb.home()
+                        await status.finish("❌ " + error_text(code), markup)
                 elif isinstance(event, Cancelled) and status:
                     await status.finish(_("✖️ The job was cancelled."), menu_kb.home())
+
+    async def _hand_over(self, job: Job, result: JobResult, status: StatusMessage | None) -> bool:
+        """Deliver and record the outcome in the journal: delivered, or kept for another try. True when sent."""
+        try:
+            await self._deliver(job, result, status)
+        except asyncio.CancelledError:  # stopping in the middle of a send: the journal keeps it for the next start
+            raise
+        except Exception as exc:
+            gone = isinstance(exc, TelegramForbiddenError) or any(p in str(exc).lower() for p in _GONE_FOR_GOOD)
+            attempts = 0
+            if not gone:
+                try:
+                    attempts = await self.executor.note_undelivered(job.id)
+                except Exception as journal_exc:  # the journal is away: the result is still there for a retry
+                    log.warning("cannot count the failed delivery of job %s: %s", job.id, journal_exc)
+            log.warning("result of job %s not delivered (attempt %d): %s", job.id, attempts, exc)
+            if gone or attempts >= MAX_DELIVERY_ATTEMPTS:
+                await self._delivered(job)  # nobody will get it: drop the stored copy
+                if not gone:
+                    with contextlib.suppress(Exception):
+                        await self.bot.send_message(job.chat_id, "❌ " + _("I could not send your picture. Please "
+                                                                         "try again."), reply_markup=menu_kb.home())
+            elif attempts == 1:
+                with contextlib.suppress(Exception):
+                    await self.bot.send_message(job.chat_id, _("✅ Your picture is ready, but Telegram did not take it "
+                                                               "just now. I will send it again in a few minutes."))
+            return False
+        await self._delivered(job)
+        return True
+
+    async def _delivered(self, job: Job) -> None:
+        """Mark it in the journal; if the journal is away, the worst case is one duplicate later, not an error."""
+        try:
+            await self.executor.mark_delivered(job.id)
+        except Exception as exc:
+            log.warning("cannot mark job %s delivered (it may be sent once more): %s", job.id, exc)
+
+    async def redeliver(self) -> int:
+        """One pass over the journal's done-but-undelivered results (left by a failed send or a restart)."""
+        sent = 0
+        for job, result in await self.executor.undelivered():
+            if job.id in self._following:
+                continue
+            self._following.add(job.id)
+            try:
+                with self.i18n.context(), self.i18n.use_locale(job.language or self.i18n.default_locale):
+                    sent += await self._hand_over(job, result, None)
+            finally:
+                self._following.discard(job.id)
+        if sent:
+            log.info("delivered %d result(s) left undelivered earlier", sent)
+        return sent
+
+    def start_redelivery(self, interval: float = REDELIVER_INTERVAL_S) -> None:
+        """Send undelivered results now and then every ``interval`` seconds until ``close``."""
+
+        async def loop() -> None:
+            while True:
+                try:
+                    await self.redeliver()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("redelivering results failed")
+                await asyncio.sleep(interval)
+
+        if self._redelivering is None:
+            self._redelivering = asyncio.create_task(loop(), name="redeliver")
 
     async def _deliver(self, job: Job, result: JobResult, status: StatusMessage | None) -> None:
         recipe = Recipe.load(job.meta.get("recipe")) or Recipe(kind="own", model=job.request.model)
@@ -288,7 +376,10 @@ class JobTracker:
             file_id = (sent.photo[-1].file_id if sent.photo else sent.document.file_id if sent.document else None)
         last = LastResult(rid=rid, recipe=recipe, path=str(path) if path else None, file_id=file_id,
                           mime=result.mime, sent_as_document=as_document, width=result.width, height=result.height)
-        await self._remember(job, last)
+        try:  # sent: a failure from here on must not send it twice
+            await self._remember(job, last)
+        except Exception as exc:
+            log.warning("cannot remember the result of job %s for its buttons: %s", job.id, exc)
         log.info("job %s delivered to %s: %dx%d %s in %.1fs", job.id, job.chat_id, result.width, result.height,
                  "document" if as_document else "photo", result.seconds)
 
@@ -323,6 +414,11 @@ class JobTracker:
     async def close(self, grace: float = 5.0) -> None:
         """Stop following. Called after the executor stopped, so every job has its last event: give the tasks
         ``grace`` seconds to tell their users (result delivered, or "restarting, will be finished"), then cancel."""
+        if self._redelivering is not None:
+            self._redelivering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._redelivering
+            self._redelivering = None
         tasks = list(self._tasks)
         if tasks:
             await asyncio.wait(tasks, timeout=grace)

@@ -219,6 +219,7 @@ class StubExecutor:
         self.outcomes: list[Outcome] = []
         self.refuse: list[QueueBusy] = []
         self.jobs: list[Job] = []
+        self.delivered: list[str] = []
         self.handles: dict[str, JobHandle] = {}
         self._release: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -290,6 +291,15 @@ class StubExecutor:
     async def discard(self, job: Job, code: str = "abandoned", message: str = "") -> None:
         return None
 
+    async def mark_delivered(self, job_id: str) -> None:
+        self.delivered.append(job_id)
+
+    async def note_undelivered(self, job_id: str) -> int:
+        return 1
+
+    async def undelivered(self) -> list[tuple[Job, JobResult]]:
+        return []
+
     @property
     def busy(self) -> bool:
         return bool(self._tasks)
@@ -312,6 +322,7 @@ class Harness:
     def __post_init__(self) -> None:
         environ = {"BOT_TOKEN": TOKEN, "DATA_DIR": str(self.tmp / "data"), "WEIGHTS_DIR": str(self.tmp / "weights"),
                    "STYLES_DIR": str(self.tmp / "styles"), "STATUS_EDIT_INTERVAL": "0",
+                   "THROTTLE_RATE": "1000", "THROTTLE_BURST": "10000",  # a test taps faster than a person
                    **self.env}
         self.settings = load_settings(environ, dotenv_path=None)
         self.session = RecordingSession()

@@ -111,3 +111,10 @@ def style_distance(rgb: np.ndarray, style_rgb: np.ndarray, style_side: int | Non
 
 def shared_path(relative: str) -> Path:
     return need(IMAGES / relative)
+
+
+def clipped_share(image: torch.Tensor, lo: float, hi: float) -> float:
+    """The share of values pinned at a bound. Outputs are clamped, so ``min >= lo`` always holds; a network fed the
+    wrong scale or weights saturates instead, and this share shows it (a genuine network stays under a few per cent).
+    NaN counts as pinned."""
+    return float(((image <= lo) | (image >= hi) | torch.isnan(image)).float().mean())

@@ -76,3 +76,27 @@ def sleepy(request: JobRequest, settings: EngineSettings | None = None, progress
     }
     return JobResult(image=b"sleepy:" + request.content[:8], mime="image/png", width=1, height=1,
                      seconds=time.perf_counter() - started, info=info)
+
+
+def painter(request: JobRequest, settings: EngineSettings | None = None, progress: ProgressFn | None = None,
+            cancelled: CancelledFn | None = None) -> JobResult:
+    """A real picture back (the content, re-encoded as PNG) after ``PAINTER_STEPS`` x ``PAINTER_STEP_S`` seconds
+    (environment, default 2 x 0.1), so the bot's delivery runs end to end without torch or weights."""
+    import io
+
+    from PIL import Image
+
+    started = time.perf_counter()
+    steps = int(os.environ.get("PAINTER_STEPS", "2"))
+    for step in range(steps):
+        if cancelled is not None and cancelled():
+            raise Cancelled(message="cancelled at a step boundary", step=step)
+        time.sleep(float(os.environ.get("PAINTER_STEP_S", "0.1")))
+        if progress is not None:
+            progress(step + 1, steps)
+    with Image.open(io.BytesIO(request.content)) as im:
+        out = io.BytesIO()
+        im.convert("RGB").save(out, "PNG")
+        width, height = im.size
+    return JobResult(image=out.getvalue(), mime="image/png", width=width, height=height,
+                     seconds=time.perf_counter() - started, info={"runner": "painter"})

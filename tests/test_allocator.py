@@ -21,7 +21,7 @@ GLIBC = sys.platform.startswith("linux") and allocator._glibc() is not None
 PROBE = """
 import json, resource
 import torch
-from benchmarks.memory import rss_mb
+from benchmarks.common import rss_mb
 from ml_models import allocator
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -2,7 +2,7 @@
 
 Timings on a shared 2-core machine mean nothing at 64 px; what is checked is that every case subprocess ran, that
 the numbers are there, positive and finite, and that the JSON is strict (no NaN/Infinity). The FLOP counter is
-checked exactly against hand-computed multiply-accumulates.
+checked exactly against hand-computed multiply-accumulates, the verdicts against hand-made rows.
 """
 
 from __future__ import annotations
@@ -25,115 +25,91 @@ def _run_benchmark(tmp_path: Path, *args: str, timeout: float = 240) -> dict:
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "--json", str(out), "--no-markdown", *args],
                           cwd=REPO, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    text = out.read_text()
 
     def refuse(constant: str) -> None:
         raise AssertionError(f"non-strict JSON constant {constant} in the results")
 
-    return json.loads(text, parse_constant=refuse)
+    return json.loads(out.read_text(), parse_constant=refuse)
 
 
 def _positive(value: object, what: str) -> None:
     assert isinstance(value, int | float) and math.isfinite(value) and value > 0, f"{what} = {value!r}"
 
 
-def test_models_upscale_and_first_job_fields(tmp_path: Path) -> None:
+def _assert_pair(row: dict) -> None:
+    """Both paths timed alternately in one process, the speed-up the median of the per-pair ratios."""
+    assert "error" not in row, row.get("error")
+    assert row["pairs"] == len(row["fast_times"]) == len(row["ref_times"]) >= 1
+    for key in ("fast_s", "ref_s", "speedup", "fast_peak_pct", "ref_peak_pct", "peak_rss_mb"):
+        _positive(row[key], f"{row['family']}.{key}")
+    _positive(row["matmul_peak"]["fp32"], "fp32 matmul peak")
+    if device.cpu_has_bf16():  # emulated bf16 is not measured (minutes per matmul; the engine never uses it there)
+        _positive(row["matmul_peak"]["bf16"], "bf16 matmul peak")
+    else:
+        assert row["matmul_peak"]["bf16"] is None
+    _positive(row["gflop"]["fast"], "GFLOP per job")
+    assert row["precision"] in ("bfloat16", "float32")
+    if sys.platform.startswith("linux"):
+        assert row["allocator"] == "reuse"  # the workers' setting, fast and reference alike
+
+
+def test_models_upscale_and_worker_fields(tmp_path: Path) -> None:
     results = _run_benchmark(tmp_path, "--sizes", "64", "--repeat", "1", "--models", "johnson,srvgg", "--quick",
-                             "--sections", "models,sr,firstjob")
+                             "--sections", "models,sr,worker")
     meta = results["meta"]
     assert meta["sizes"] == [64] and meta["models"] == ["johnson", "srvgg"] and meta["quick"] is True
-    assert meta["allocator"] == "reuse"
-    _positive(results["peak"]["start"]["fp32"], "fp32 matmul peak")
-    native_bf16 = device.cpu_has_bf16()
-    if native_bf16:  # emulated bf16 is not measured (minutes per matmul, and the engine never uses it there)
-        _positive(results["peak"]["start"]["bf16"], "bf16 matmul peak")
-    else:
-        assert results["peak"]["start"]["bf16"] is None
+    assert meta["allocator"] == "reuse" and meta["cpu"]["model"] and meta["torch"]
 
     rows = {row["family"]: row for row in results["models"]}
     assert set(rows) == {"johnson", "srvgg"}
-    for family, row in rows.items():
-        assert "error" not in row, row.get("error")
-        for key in ("gflop_job", "speedup", "psnr_db", "fast_peak_pct", "ref_peak_pct"):
-            _positive(row[key], f"{family}.{key}")
-        assert row["pass_fast"] is None  # neither is conv-heavy: the 2x target is the issue's for AdaIN, CycleGAN,
-        assert row["pass_peak"] is None  # RRDB and Gatys' VGG
-        for path in ("fast", "ref"):
-            case = row[path]
-            for key in ("median_s", "job_s", "gflops", "peak_rss_mb", "first_s"):
-                _positive(case[key], f"{family}.{path}.{key}")
-            assert case["runs"] == 1 and len(case["times"]) == 1
-            assert case["input_hw"] == [64, 64]
-            _positive(case["matmul_peak"]["fp32"], f"{family}.{path} same-process peak")
-        assert row["fast"]["precision"] in ("bfloat16", "float32") and row["ref"]["precision"] == "float32"
-        # Both paths under the workers' allocator, and the reference once more under glibc's default
-        _positive(row["speedup_plain"], f"{family}.speedup_plain")
-        if sys.platform.startswith("linux"):
-            assert row["fast"]["allocator"] == row["ref"]["allocator"] == "reuse"
-            assert row["ref_plain"]["allocator"] == "system"
-        _assert_interleaved(row)
-    assert rows["srvgg"]["fast"]["tiles"] == {"timed": 1, "total": 1}
-    # The FLOP count does not depend on the path: the same layers see the same shapes.
-    assert rows["johnson"]["fast"]["gflop_job"] == pytest.approx(rows["johnson"]["ref"]["gflop_job"])
+    for row in rows.values():
+        _assert_pair(row)
+        _positive(row["psnr_db"], f"{row['family']}.psnr_db")
+        assert row["pass_fast"] is None and row["pass_peak"] is None  # targets for the conv-heavy families only
+        # The FLOP count does not depend on the path: the same layers see the same shapes.
+        assert row["gflop"]["fast"] == pytest.approx(row["gflop"]["ref"])
+    assert rows["srvgg"]["tiles"] == {"timed": 1, "total": 1} and rows["johnson"]["tiles"] is None
 
-    (upscale,) = results["superres"]["data"]
-    assert upscale["result"]["width"] == 256 and upscale["result"]["height"] == 256
+    (upscale,) = results["upscale"]
+    assert upscale["width"] == 256 and upscale["height"] == 256
     for key in ("first_s", "warm_s", "peak_rss_mb"):
         _positive(upscale[key], f"upscale.{key}")
 
-    jobs = {r["family"]: r for r in results["first_job"]["data"]}
-    assert set(jobs) == {"johnson", "srvgg"}
-    for family, job in jobs.items():
-        for key in ("preload_s", "first_s", "warm_s", "first_over_warm", "peak_rss_mb"):
-            _positive(job[key], f"first_job.{family}.{key}")
-
-    targets = results["targets"]
-    assert targets and all(isinstance(t["pass"], bool) and t["name"] and t["threshold"] for t in targets)
-    assert results["summary"]["pass"] + results["summary"]["fail"] == len(targets)
-
-
-def test_bot_and_worker_memory_fields(tmp_path: Path) -> None:
-    results = _run_benchmark(tmp_path, "--sizes", "64", "--repeat", "1", "--models", "johnson", "--quick",
-                             "--sections", "bot,worker")
-    memory = results["memory"]
-    built, live, worker = memory["bot_build_only"], memory["bot_live"], memory["worker"]
-    assert "error" not in built and "error" not in live and "error" not in worker, (built, live, worker)
-    _positive(built["rss_mb"], "bot build-only RSS")
-    _positive(live["rss_mb"], "live bot RSS")
-    assert built["torch_imported"] is False and live["torch_mapped"] is False
-    assert worker["models"] == ["johnson"]
-    _positive(worker["rss_loaded_mb"], "worker RSS")
+    worker = results["worker"]
+    assert "error" not in worker, worker
+    assert worker["models"] == ["johnson", "upscale"]
     assert worker["rss_loaded_mb"] >= worker["rss_after_import_mb"] * 0.9
-    names = [t["name"] for t in results["targets"]]
-    assert any(n.startswith("bot process RSS") for n in names) and "worker with every model loaded" in names
+    assert [t["name"] for t in results["targets"]] == ["worker with every model loaded"]
+    assert results["summary"]["pass"] + results["summary"]["fail"] == 1
 
 
-def test_compile_section_compiles_from_an_empty_cache_and_removes_it(tmp_path: Path) -> None:
-    """The first call is timed with an empty inductor cache of its own, which is removed afterwards."""
-    import tempfile
+def test_gatys_step_row_scores_the_gradient_a_step_computes(tmp_path: Path) -> None:
+    results = _run_benchmark(tmp_path, "--sizes", "64", "--repeat", "1", "--models", "gatys", "--quick",
+                             "--sections", "models")
+    (row,) = results["models"]
+    _assert_pair(row)
+    assert row["psnr_basis"].startswith("the loss gradient of one step at the photo")
+    if row["precision"] == "bfloat16":
+        _positive(row["psnr_db"], "gatys.psnr_db")
+    else:  # an fp32 fast path may compute the very same gradient: infinite PSNR, null in strict JSON
+        assert row["psnr_db"] is None or row["psnr_db"] > 0
+    # Gatys' VGG is conv-heavy: the 2x / 38 dB target applies, and the verdict is the row's own numbers against it
+    meets = row["speedup"] >= 2.0 and (row["psnr_db"] is None or row["psnr_db"] >= 38.0)
+    assert row["pass_fast"] is meets, (row["speedup"], row["psnr_db"])
+    assert row["pass_peak"] is (row["fast_peak_pct"] >= 50.0)
 
-    before = set(Path(tempfile.gettempdir()).glob("inductor-cache-*"))
-    results = _run_benchmark(tmp_path, "--sizes", "64", "--repeat", "1", "--models", "johnson",
-                             "--sections", "compile", timeout=400)
-    r = results["compile"]["data"]
-    assert "error" not in r, r
-    for key in ("eager_s", "compile_first_call_s", "compiled_s", "speedup"):
-        _positive(r[key], key)
-    assert r["psnr_vs_eager_db"] > 35
-    assert set(Path(tempfile.gettempdir()).glob("inductor-cache-*")) == before
 
+def test_paths_alternate_after_an_untimed_round() -> None:
+    from benchmarks.case import _alternate
 
-def _assert_interleaved(row: dict) -> None:
-    """Both paths timed alternately in one process; the 2x verdict's speed-up is that ratio."""
-    pair = row["interleaved"]
-    assert pair["pairs"] >= 1 and len(pair["fast_times"]) == len(pair["ref_times"]) == pair["pairs"]
-    for key in ("fast_s", "ref_s", "speedup"):
-        _positive(pair[key], f"{row['family']}.interleaved.{key}")
-    assert row["speedup_interleaved"] == pair["speedup"] == row["speedup_verdict"]
+    calls: list[str] = []
+    fast, ref = _alternate(lambda: calls.append("f"), lambda: calls.append("r"), 3)
+    assert calls == ["f", "r", "r", "f", "f", "r", "r", "f"]
+    assert len(fast) == len(ref) == 3 and all(t >= 0 for t in fast + ref)
 
 
 def test_flop_counter_matches_hand_count() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
     from torch import nn
 
     from benchmarks.flops import counting
@@ -141,7 +117,7 @@ def test_flop_counter_matches_hand_count() -> None:
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1, groups=4),
                         nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1), nn.Flatten(),
                         nn.Linear(4 * 20 * 20, 5))
-    with torch.no_grad(), counting(net) as count:
+    with torch.no_grad(), counting(net, net[0]) as count:  # a layer reached twice is hooked once
         net(torch.zeros(2, 3, 10, 10))
     conv = 2 * 8 * 10 * 10 * 3 * 3 * 3  # outputs x (in/groups) x kh x kw
     grouped = 2 * 8 * 10 * 10 * 2 * 3 * 3
@@ -163,37 +139,31 @@ def test_psnr_definition() -> None:
     assert psnr(a, a + 0.1, 2.0) == pytest.approx(20.0 + 20 * math.log10(2))
 
 
-def test_speed_and_peak_targets_apply_to_the_conv_heavy_models_only(tmp_path: Path) -> None:
-    """The issue sets ≥50 % of peak and ≥2x over the reference for AdaIN, CycleGAN, RRDB and Gatys' VGG; the other
-    families are measured and shown but do not get a verdict."""
-    from types import SimpleNamespace
+def test_speed_and_peak_targets_apply_to_the_conv_heavy_models_only() -> None:
+    """The ≥50 % of peak and ≥2x over the reference targets are for AdaIN, CycleGAN, RRDB and Gatys' VGG; the other
+    families are measured and shown but get no verdict."""
+    from benchmarks import targets
 
-    from benchmarks import cli
+    def row(family: str, speedup: float, psnr_db: float | None) -> dict:
+        return targets.verdicts({"family": family, "size": 512, "speedup": speedup, "psnr_db": psnr_db,
+                                 "fast_peak_pct": 62.0, "precision": "bfloat16"})
 
-    def run(kind: str, args: dict, label: str) -> dict:
-        if kind == "model_pair":  # the same paths timed alternately in one process: a different ratio
-            return {"fast_s": 1.0, "ref_s": 1.8, "speedup": 1.8, "pairs": 3, "fast_times": [1.0] * 3,
-                    "ref_times": [1.8] * 3}
-        fast = args["path"] == "fast"
-        return {"job_s": 1.0 if fast else 2.5, "gflops": 250.0 if fast else 100.0, "gflop_job": 250.0,
-                "precision": "bfloat16" if fast else "float32", "psnr_db": None if fast else 45.0,
-                "matmul_peak": {"fp32": 150.0, "bf16": 400.0}, "weights": "random", "tiles": None}
-
-    a = SimpleNamespace(tmp=str(tmp_path), photo="lion.jpg", repeat=1, budget=1.0, quick=True, tile=256,
-                        rrdb_tiles=0, no_interleaved=True)
-    rows = {f: cli._model_row(run, a, tmp_path, f, 512, []) for f in ("adain", "johnson")}
-    assert rows["adain"]["pass_fast"] is True and rows["adain"]["pass_peak"] is True  # 2.5x, 45 dB, 62 %
-    a.no_interleaved = False  # where both paths were timed alternately, the verdict uses that ratio
-    interleaved = cli._model_row(run, a, tmp_path, "adain", 512, [])
-    assert interleaved["speedup"] == 2.5 and interleaved["speedup_verdict"] == 1.8
-    assert interleaved["pass_fast"] is False
-    assert rows["johnson"]["pass_fast"] is None and rows["johnson"]["pass_peak"] is None
-    names = [t["name"] for t in cli.collect_targets({"models": list(rows.values())})]
-    assert any(n.startswith("adain 512: fast ≥ 2x") for n in names) and not any(n.startswith("johnson") for n in names)
+    assert row("adain", 2.5, 45.0)["pass_fast"] is True and row("adain", 2.5, 45.0)["pass_peak"] is True
+    assert row("adain", 1.8, 45.0)["pass_fast"] is False and row("adain", 2.5, 30.0)["pass_fast"] is False
+    assert row("johnson", 2.5, 45.0)["pass_fast"] is None and row("johnson", 2.5, 45.0)["pass_peak"] is None
+    rows = [row("adain", 1.8, 45.0), row("johnson", 2.5, 45.0)]
+    names = [t["name"] for t in targets.collect({"models": rows})]
+    assert len(names) == 2 and all(n.startswith("adain 512: ") for n in names)
+    jobs = [{"input": 1024, "warm_s": 4.0, "peak_rss_mb": 700.0},
+            {"input": 2048, "warm_s": 24.0, "peak_rss_mb": 1300.0}]
+    verdicts = {t["name"]: t["pass"] for t in targets.collect({"upscale": jobs})}
+    assert verdicts == {"upscale 2048x2048 -> 8192x8192: whole-job peak RSS": True,
+                        "upscale time linear in pixels (1024 -> 2048)": False}  # 1.5x the seconds per pixel
 
 
 def test_gatys_gradient_fidelity_compares_one_steps_work() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     from benchmarks.gatys_bench import gradient_fidelity
     from ml_models import gatys
     from ml_models.vgg import LAYER_INDEX, VGG19
@@ -208,105 +178,39 @@ def test_gatys_gradient_fidelity_compares_one_steps_work() -> None:
     assert 0.0 < half["rel_l2"] < 0.5 and half["cosine"] > 0.85 and 10.0 < half["psnr_db"] < 80.0
 
 
-def test_gatys_convergence_races_coarse_to_fine_and_single_scale_to_the_bar(tmp_path: Path) -> None:
-    """Both fast runs get the reference's time; the ratio is there exactly when the bar was reached, and the report
-    shows the single-scale run as a comparison row while the target verdict stays the coarse-to-fine one's."""
-    torch = pytest.importorskip("torch")
-    from benchmarks import cli
+def test_gatys_convergence_races_the_engines_schedule_to_the_bar(tmp_path: Path) -> None:
+    """The fast run gets the reference's time; the ratio is there exactly when the bar was reached."""
+    import torch
+
+    from benchmarks import report
     from benchmarks.gatys_bench import convergence
 
     torch.manual_seed(0)
     content, style = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
     result = convergence(tmp_path, content, style, ref_steps=3)  # no weight files: a random VGG-19
     bar, budget = result["reference"]["final_loss"], result["reference"]["seconds"]
-    for run, ratio in ((result["fast"], result["ratio"]), (result["fast_single_scale"], result["ratio_single_scale"])):
-        assert run["last_scored"] is not None
-        if run["reached"]:
-            assert run["reached"]["loss"] <= bar and ratio == pytest.approx(run["reached"]["seconds"] / budget)
-        else:
-            assert ratio is None and run["last_scored"]["seconds"] > budget
-    assert result["fast_single_scale"]["schedule"]["scales"] == [1.0]
-    markdown = cli._gatys_markdown(result)
-    assert "| for comparison: fast (" in markdown and "(coarse-to-fine fast path)" in markdown
+    assert result["reference"]["rescored_fp32"] == pytest.approx(bar, rel=1e-4)  # the scorer is the same loss
+    assert result["last_scored"] is not None
+    reached = result["reached"]
+    if reached:
+        assert reached["loss"] <= bar and result["ratio"] == pytest.approx(reached["seconds"] / budget)
+        assert "coarse-to-fine) reaches it" in report.gatys_race(result)
+    else:
+        assert result["ratio"] is None and result["last_scored"]["seconds"] > budget
+        assert "over the reference's time" in report.gatys_race(result)
+    assert set(result["gradient_fidelity"]) == {"photo", "reference's result"}
 
 
-def test_textbook_reference_is_the_engines_objective_written_plainly(tmp_path: Path) -> None:
-    """The textbook bar is the same loss function: its value at an image matches the engine's fp32 objective, and
-    the same few L-BFGS steps from the photo end where the engine's fp32 reference ends."""
-    torch = pytest.importorskip("torch")
-    from benchmarks.gatys_bench import TextbookObjective, _place, load_vgg, textbook_reference
-    from ml_models import gatys
+def test_super_resolution_case_times_only_the_first_tiles(tmp_path: Path) -> None:
+    """RRDB jobs take minutes: a capped run does the first tiles of the engine's tiling and says how many there are."""
+    import torch
 
-    torch.manual_seed(0)
-    content, style = torch.rand(1, 3, 48, 48), torch.rand(1, 3, 40, 56)
-    config = gatys.GatysConfig(scales=(1.0,), steps=(4,))
-    vgg, _ = _place(load_vgg(tmp_path, "subset")[0], "ref")  # no weight files: a random VGG-19
-    textbook = TextbookObjective(vgg, content, style, config)
-    layers = gatys.choose_layers(vgg, config.content_layers, config.style_layers)[:2]
-    scaled_style = gatys._resize(style, gatys._style_size(style, (48, 48)))
-    engine = gatys._Objective(vgg, torch.device("cpu"), torch.float32, content, [scaled_style], [1.0], config,
-                              *layers)
-    image = torch.rand(1, 3, 48, 48)
-    assert float(textbook(image)) == pytest.approx(float(engine(image)[0]), rel=1e-4)
+    from benchmarks import cases
 
-    torch.manual_seed(0)  # load_vgg seeds the random VGG itself; both runs see the same weights
-    plain = textbook_reference(tmp_path, content, style, steps=4)
-    tuned = gatys.stylize(vgg, content, [style], config=config, dtype=torch.float32)
-    assert plain["steps"] == 4 and plain["seconds"] > 0
-    assert plain["final_loss"] == pytest.approx(tuned.final_loss, rel=1e-3)
-
-
-def test_gatys_race_reports_each_bar_within_its_own_reference_time(tmp_path: Path) -> None:
-    """With a textbook bar the runs go on to it within its own time; a bar above the start is reached at once, one
-    below anything reachable never, and the ratios follow."""
-    torch = pytest.importorskip("torch")
-    from benchmarks import cli
-    from benchmarks.gatys_bench import convergence
-
-    torch.manual_seed(0)
-    content, style = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
-    easy = {"steps": 3, "seconds": 60.0, "final_loss": 1e30, "precision": "fp32", "layout": "NCHW"}
-    result = convergence(tmp_path, content, style, ref_steps=3, textbook=easy)
-    for run, key in ((result["fast"], "ratio"), (result["fast_single_scale"], "ratio_single_scale")):
-        hit = run["reached_bars"]["textbook"]
-        assert hit["loss"] <= 1e30 and result["textbook"][key] == pytest.approx(hit["seconds"] / 60.0)
-    assert result["fast_single_scale"]["reached_bars"]["textbook"]["step"] == 1
-    impossible = dict(easy, final_loss=-1.0, seconds=1.0)
-    result = convergence(tmp_path, content, style, ref_steps=3, textbook=impossible)
-    assert "textbook" not in result["fast"]["reached_bars"] and result["textbook"]["ratio"] is None
-    markdown = cli._gatys_markdown(result)
-    assert "| textbook reference: fp32" in markdown and "to the textbook bar | not reached" in markdown
-
-
-def test_gatys_step_row_scores_the_gradient_a_step_computes(tmp_path: Path) -> None:
-    results = _run_benchmark(tmp_path, "--sizes", "64", "--repeat", "1", "--models", "gatys", "--quick",
-                             "--sections", "models")
-    (row,) = results["models"]
-    assert "error" not in row, row.get("error")
-    for key in ("speedup", "fast_peak_pct"):
-        _positive(row[key], f"gatys.{key}")
-    if row["fast"]["precision"] == "bfloat16":
-        _positive(row["psnr_db"], "gatys.psnr_db")
-    else:  # an fp32 fast path may compute the very same gradient: infinite PSNR, null in strict JSON
-        assert row["psnr_db"] is None or row["psnr_db"] > 0
-    assert row["pass_fast"] in (True, False)  # Gatys' VGG is conv-heavy: the 2x / 38 dB target applies
-    _assert_interleaved(row)
-    assert row["psnr_basis"].startswith("the loss gradient of one step at the photo")
-    step = row["ref"]["step_fidelity"]
-    assert step["psnr_db"] == row["psnr_db"] and 0.0 <= step["rel_l2"] < 1.0 and step["cosine"] > 0.5
-    assert any(note.startswith("images after the same") for note in row["ref"]["notes"])
-
-
-def test_gatys_schedule_race_prints_a_row_per_schedule(tmp_path: Path) -> None:
-    out = tmp_path / "schedules.json"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.gatys_schedules", "--size", "96", "--ref-steps", "3",
-                           "--schedules", "fp32 coarse-to-fine 60/60,fast 60/60 + 40 full-size + fp32 finish",
-                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in ("fp32 coarse-to-fine 60/60", "fast 60/60 + 40 full-size + fp32 finish"):
-        assert f"| {name} |" in proc.stdout
-    data = json.loads(out.read_text())
-    _positive(data["bar"], "bar")
-    for result in data["results"].values():
-        _positive(result["seconds"], "seconds")
-        assert result["steps"] >= 1 and (result["loss"] <= data["bar"]) == result["reached"]
+    content = torch.rand(1, 3, 300, 300)  # 256-px tiles with the engine's overlap: 2 x 2
+    capped = cases.build("srvgg", tmp_path, content, content, "ref", max_tiles=1)  # no weight file: a random SRVGG
+    out = capped.forward()
+    side = math.isqrt(out.numel() // 3)  # one square x4 tile of at most 256 input px
+    assert capped.tiles == {"timed": 1, "total": 4} and out.numel() == 3 * side * side and 600 < side <= 1024
+    whole = cases.build("srvgg", tmp_path, content, content, "ref")
+    assert whole.forward().shape == (1, 3, 1200, 1200) and whole.tiles == {"timed": 4, "total": 4}

@@ -25,10 +25,8 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
+from botapi.server import BotAPIServer
 from tests.conftest import IMAGES, REPO, WEIGHTS
-
-botapi_server = pytest.importorskip("botapi.server", reason="the Bot API emulator (botapi/) is not in this checkout")
-BotAPIServer = botapi_server.BotAPIServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -155,8 +153,6 @@ def shared_data() -> None:
     for path in (WEIGHTS / "microast", WEIGHTS / "johnson", WEIGHTS / "esrgan", IMAGES / "style"):
         if not path.is_dir():
             pytest.skip(f"test data not found: {path} (the shared weights/images folder sits beside the repository)")
-    if not (REPO / "ml_models" / "engine.py").is_file():
-        pytest.skip("ml_models/engine.py is not in this checkout yet: the workers cannot run models")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

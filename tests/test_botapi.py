@@ -480,7 +480,7 @@ async def test_webhook_retries_a_failing_receiver(server: BotAPIServer, bot: Bot
 
 # --- the sandbox page's JSON side (the browser test drives the same endpoints) ------------------------------------
 async def test_sandbox_api_roundtrip(server: BotAPIServer, bot: Bot) -> None:
-    async with aiohttp.ClientSession(base_url=server.base_url) as http:
+    async with aiohttp.ClientSession(base_url=server.base_url, headers={"X-Sandbox": "1"}) as http:
         async with http.get("/") as resp:
             assert resp.status == 200 and "composer-input" in await resp.text()
         async with http.post("/sandbox/api/send_text", json={"text": "/start", "language": "ru-RU"}) as resp:

@@ -227,3 +227,60 @@ async def test_restart_follows_tasks_already_on_workers(redis_url, workers, queu
         assert await after.unfinished() == []
     finally:
         await after.stop()
+
+
+async def test_a_job_another_worker_holds_is_not_run_again(redis_url, workers, queue_name, tmp_path) -> None:
+    """A delivery of a job whose per-job mark is held (a redelivery while the first worker still runs it) is dropped;
+    the worker goes on with other jobs."""
+    import redis
+
+    from jobs.celery_app import key
+
+    workers.start()
+    client = redis.Redis.from_url(redis_url)
+    executor = make_executor(executor_settings(redis_url, queue_name, tmp_path))
+    await executor.start()
+    try:
+        held = make_job(1, steps=2)
+        client.set(key("running", held.id), "another worker", ex=60)
+        handle = await executor.submit(held)
+        other = await executor.submit(make_job(2, steps=2))
+        assert isinstance((await collect(other, 20))[-1], Done)  # the worker took both messages, ran one
+        await asyncio.sleep(1.0)
+        assert not any(isinstance(event, Started | Done) for event in handle._events)
+        log = "".join(p.read_text(errors="replace") for p in tmp_path.glob("worker*.log"))
+        assert f"{held.id}] ignored" in log, log[-2000:]
+    finally:
+        await executor.stop()
+        client.close()
+
+
+
+async def test_a_users_running_limit_holds_across_replicas(redis_url, workers, queue_name, tmp_path) -> None:
+    """Two bot replicas (two executors on one Redis) and two free workers: the user's second job, accepted by the
+    other replica, waits until the first one ends instead of running beside it."""
+    from dataclasses import replace
+
+    async def timed(handle) -> list[tuple[float, object]]:
+        return [(time.monotonic(), event) async for event in handle.events()]
+
+    workers.start()
+    workers.start()
+    settings = executor_settings(redis_url, queue_name, tmp_path)
+    a = make_executor(replace(settings, replica_id="a", data_dir=tmp_path / "a"))
+    b = make_executor(replace(settings, replica_id="b", data_dir=tmp_path / "b"))
+    await a.start()
+    await b.start()
+    try:
+        first_job = await a.submit(make_job(1, steps=20, step_s=0.1))
+        await first(first_job, Started, 15)
+        second_job = await b.submit(make_job(1, steps=2))  # two in flight are allowed, one running
+        first_events, second_events = await asyncio.wait_for(
+            asyncio.gather(timed(first_job), timed(second_job)), 30)
+        assert isinstance(first_events[-1][1], Done) and isinstance(second_events[-1][1], Done)
+        first_done = first_events[-1][0]
+        second_started = next(t for t, e in second_events if isinstance(e, Started))
+        assert second_started >= first_done - 0.05, (second_started - first_done)
+    finally:
+        await a.stop()
+        await b.stop()

@@ -24,7 +24,8 @@ def test_defaults() -> None:
     s = load()
     assert s.bot_token == TOKEN and s.bot_id == 123456
     assert s.telegram_api_url is None
-    assert not s.webhook_mode and s.webhook_path == "/webhook"
+    assert not s.webhook_mode and s.webhook_path == "/"
+    assert s.telegram_retry_s == 60.0 and s.webhook_check_interval == 300.0
     assert (s.host, s.port) == ("0.0.0.0", 8080)
     assert s.redis_url is None and s.admin_ids == frozenset()
     assert s.default_language == "en" and s.log_level == "INFO"
@@ -37,8 +38,11 @@ def test_defaults() -> None:
 
 
 def test_settings_are_frozen() -> None:
+    settings = load()
     with pytest.raises(AttributeError):
-        load().port = 1  # type: ignore[misc]
+        settings.port = 1  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        settings.jobs.queue_limit = 1  # type: ignore[misc]  # the job layer's part too
 
 
 @pytest.mark.parametrize(("env", "variable"), [
@@ -87,9 +91,41 @@ def test_webhook_mode_and_derived_secret() -> None:
     assert s.webhook_secret == derive_webhook_secret(TOKEN) == load(WEBHOOK_URL="https://x.org/").webhook_secret
     assert s.webhook_secret != derive_webhook_secret(TOKEN.replace("A", "B"))
     assert len(s.webhook_secret) == 64
-    explicit = load(WEBHOOK_URL="https://bot.example.com/hook", WEBHOOK_PATH="/other", WEBHOOK_SECRET="s3cr3t_-")
-    assert explicit.webhook_path == "/other" and explicit.webhook_secret == "s3cr3t_-"
+    explicit = load(WEBHOOK_URL="https://bot.example.com/hook", WEBHOOK_PATH="/hook", WEBHOOK_SECRET="s3cr3t_-")
+    assert explicit.webhook_path == "/hook" and explicit.webhook_secret == "s3cr3t_-"
     assert not load(WEBHOOK_URL="").webhook_mode
+
+
+@pytest.mark.parametrize(("url", "path"), [("https://bot.example.com", "/"), ("https://bot.example.com/", "/"),
+                                           ("https://bot.example.com/tg/hook?x=1", "/tg/hook")])
+def test_the_served_path_is_the_registered_path(url: str, path: str) -> None:
+    """A URL without a path is served on "/": Telegram posts to the URL, so "/webhook" there would 404 every update."""
+    assert load(WEBHOOK_URL=url).webhook_path == path
+    assert load(WEBHOOK_URL=url, WEBHOOK_PATH=path).webhook_path == path  # repeating it is fine
+
+
+def test_a_webhook_path_that_differs_from_the_url_refuses_the_start_in_one_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        load(WEBHOOK_URL="https://bot.example.com", WEBHOOK_PATH="/webhook")
+    line = str(info.value)
+    assert info.value.variable == "WEBHOOK_PATH" and "\n" not in line
+    assert "'/webhook'" in line and "'/'" in line  # both values named
+
+
+def test_settings_repr_hides_the_token_the_secret_and_the_redis_password() -> None:
+    s = load(WEBHOOK_URL="https://x.org/h", WEBHOOK_SECRET="hush_hush", REDIS_URL="rediss://user:p4ss@redis.host:6380/0")
+    for shown in (repr(s), str(s), f"{s}"):
+        assert TOKEN.split(":")[1] not in shown and "hush_hush" not in shown and "p4ss" not in shown
+        assert "123456:***" in shown and "rediss://user:***@redis.host:6380/0" in shown and "port=8080" in shown
+    assert s.redis_url == "rediss://user:p4ss@redis.host:6380/0"  # only the repr is masked
+
+
+@pytest.mark.parametrize("url", ["http://:s3cret@host:6379/0", "redis://:s3cret@host:port/0",
+                                 "redis://:s3c/ret@host/0", "rediss://s3cret@host:99999"])
+def test_a_malformed_redis_url_is_reported_without_its_password(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(REDIS_URL=url)
+    assert info.value.variable == "REDIS_URL" and "s3c" not in str(info.value) and "***" in str(info.value)
 
 
 def test_parsed_values() -> None:
@@ -131,7 +167,8 @@ def test_env_example_documents_every_variable() -> None:
     example = (REPO / ".env.example").read_text()
     names = {line.split("=", 1)[0] for line in example.splitlines() if line and not line.startswith("#")}
     job_extras = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)`", (REPO / "jobs" / "README.md").read_text(), re.M))
-    source = "".join((REPO / name).read_text() for name in ("config.py", "jobs/settings.py", "ml_models/settings.py"))
+    source = "".join((REPO / name).read_text() for name in ("config.py", "jobs/settings.py", "ml_models/settings.py",
+                                                                  "services/resources.py"))
     not_ours = {"INFO", "DEBUG", "WARNING", "ERROR", "CRITICAL", "PNG", "JPEG", "CUDA_VISIBLE_DEVICES"}
     used = set(re.findall(r'"([A-Z][A-Z0-9_]{2,})"', source)) - not_ours
     assert {"JOB_TIMEOUT_SCALE", "CANCEL_GRACE_S", "DEVICE"} <= used

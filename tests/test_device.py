@@ -72,33 +72,37 @@ def test_set_threads_keeps_the_default_for_zero():
     device.set_threads(before)
 
 
-def test_models_marked_cpu_fp32_stay_fp32_where_bf16_is_the_default(monkeypatch):
-    """MicroAST's depthwise convolutions ran slower in bf16 than in fp32 on a native-BF16 CPU, so the registry marks
-    it ``cpu_fp32``; the other models keep the CPU's fast precision, and an explicit PRECISION still wins."""
-    from ml_models import registry
-    from ml_models.engine import model_precision
+def test_microast_stays_fp32_on_the_cpu_where_bf16_is_the_default(monkeypatch):
+    """MicroAST's depthwise convolutions ran slower in bf16 than in fp32 on a native-BF16 CPU, so its family asks for
+    fp32 there; the other families keep the CPU's fast precision, and an explicit PRECISION still wins."""
+    from ml_models import families
 
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)
     cpu = torch.device("cpu")
-    assert model_precision(registry.get("microast"), cpu) == torch.float32
-    assert model_precision(registry.get("adain"), cpu) == torch.bfloat16
-    assert model_precision(registry.get("microast"), cpu, "bf16") == torch.bfloat16
+    assert families.get("microast").precision(cpu) == torch.float32
+    assert families.get("adain").precision(cpu) == torch.bfloat16
+    assert families.get("microast").precision(cpu, "bf16") == torch.bfloat16
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
-    assert model_precision(registry.get("adain"), cpu) == torch.float32
+    assert families.get("adain").precision(cpu) == torch.float32
 
 
-def test_layout_follows_the_precisions_each_network_lists():
-    """Every network runs NHWC on the CPU in both precisions (Gatys' Gram reads NHWC maps in place, the instance norm
-    of Johnson and CycleGAN keeps the layout); CUDA is always NHWC."""
-    from ml_models import registry
-    from ml_models.engine import model_precision
+def test_gatys_never_runs_in_fp16(monkeypatch):
+    """fp16 gradients underflow in the Gram backward: where the device's precision is fp16, Gatys runs in fp32 (or
+    bf16 on a GPU that has it) while the feed-forward families keep fp16."""
+    from ml_models import families
 
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    for name in registry.MODELS:
-        assert set(registry.get(name).cpu_channels_last) <= {"fp32", "bf16"}, name
-    layout = {name: {p: device.channels_last_for(cpu, dt, registry.get(name).cpu_channels_last)
-                     for p, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16))} for name in registry.MODELS}
-    for name in ("adain", "upscale", "gatys", "johnson", "cyclegan"):
-        assert layout[name] == {"fp32": True, "bf16": True}, name
-    assert device.channels_last_for(cuda, torch.float16, ())
-    assert model_precision(registry.get("microast"), cpu) == torch.float32 and layout["microast"]["fp32"]
+    monkeypatch.setattr(device, "precision_for", lambda dev, setting="auto": torch.float16)
+    cpu = torch.device("cpu")
+    assert families.get("gatys").precision(cpu) == torch.float32
+    assert families.get("johnson").precision(cpu) == torch.float16
+
+
+def test_prepared_modules_and_inputs_are_nhwc():
+    """Every network runs NHWC (Gatys' Gram reads NHWC maps in place, the instance norm of Johnson and CycleGAN keeps
+    the layout): ``prepare`` and ``to_device`` put modules and pictures in it."""
+    cpu = torch.device("cpu")
+    net = device.prepare(nn.Conv2d(3, 4, 3), cpu)
+    assert net.weight.is_contiguous(memory_format=torch.channels_last) and not net.weight.is_contiguous()
+    x = device.to_device(torch.rand(1, 3, 8, 8), cpu)
+    assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    assert device.to_device(torch.rand(3, 8), cpu).is_contiguous()

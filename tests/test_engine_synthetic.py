@@ -66,13 +66,13 @@ def test_adain_strength_is_feature_space_alpha(weights_dir, monkeypatch):
     from ml_models.adain import AdaIN
 
     seen = []
-    original = AdaIN.stylize
+    original = AdaIN.stylize_with
 
-    def spy(self, content, styles, weights=None, alpha=1.0):
+    def spy(self, content, style_stats, weights=None, alpha=1.0):
         seen.append((alpha, list(weights)))
-        return original(self, content, styles, weights, alpha)
+        return original(self, content, style_stats, weights, alpha)
 
-    monkeypatch.setattr(AdaIN, "stylize", spy)
+    monkeypatch.setattr(AdaIN, "stylize_with", spy)
     content = png_bytes(_photo(32, 48, 4))
     style = [png_bytes(_photo(32, 32, 5))] * 2
     outs = [decode_result(engine.run(JobRequest("adain", content, styles=style, style_weights=[3, 1],

@@ -1,4 +1,5 @@
-"""aiogram's validators built on first use: every Telegram type and method still builds, and validates the same.
+"""aiogram's validators built on first use: every Telegram type and method still builds, and validates the same;
+with an aiogram or pydantic it was not tested against, validation stays eager and one warning says so.
 
 Each check runs in a fresh interpreter, one with the deferral and one without, because this test process imported
 aiogram long ago.
@@ -80,3 +81,45 @@ def test_deferred_types_validate_and_serialise_exactly_as_eager_ones() -> None:
 
 def test_every_telegram_type_and_method_builds_on_first_use() -> None:
     assert _run(BUILD_ALL) == "FAILED []"
+
+
+UNTESTED_AIOGRAM = """
+import json, logging, sys
+from importlib import metadata
+real_version = metadata.version
+metadata.version = lambda name: "3.99.0" if name == "aiogram" else real_version(name)  # a release nobody tested
+logging.basicConfig(level=logging.WARNING, format="LOG %(name)s %(message)s", stream=sys.stdout)
+import lazy_telegram_types
+assert not lazy_telegram_types.installed() and not lazy_telegram_types.install()  # asked twice, logged once
+from aiogram import types
+update = types.Update.model_validate(json.loads(sys.argv[1])[0]).model_dump_json(exclude_none=True)
+print(json.dumps({"built_at_import": types.Message.__pydantic_complete__, "update": update,
+                  "reason": lazy_telegram_types.reason()}))
+"""
+
+
+def test_an_untested_aiogram_gets_eager_validation_and_one_warning() -> None:
+    proc = subprocess.run([sys.executable, "-c", UNTESTED_AIOGRAM, json.dumps(UPDATES)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    warnings = [line for line in lines if line.startswith("LOG lazy_telegram_types")]
+    assert len(warnings) == 1 and "validated eagerly" in warnings[0] and "aiogram 3.99.0" in warnings[0], lines
+    outcome = json.loads(lines[-1])
+    assert outcome["built_at_import"] is True, "an untested aiogram still had its types deferred"
+    assert outcome["reason"].startswith("aiogram 3.99.0 not among the tested releases")
+    eager = json.loads(_run(ROUND_TRIP, "eager", json.dumps(UPDATES)))
+    assert outcome["update"] == eager["updates"][0]
+
+
+def test_requirements_bound_aiogram_and_pydantic_to_the_tested_series() -> None:
+    import lazy_telegram_types
+
+    assert lazy_telegram_types.untested_versions() == [], "the installed versions are outside TESTED"
+    lines = {line.split(">=")[0].split("==")[0].strip(): line.strip()
+             for line in (REPO / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")}
+    for name, series in lazy_telegram_types.TESTED.items():
+        releases = sorted(tuple(int(part) for part in s.split(".")) for s in series)
+        (low_major, low_minor), (high_major, high_minor) = releases[0], releases[-1]
+        bound = f"{name}>={low_major}.{low_minor},<{high_major}.{high_minor + 1}"
+        assert lines.get(name) == bound, (lines.get(name), bound)

@@ -26,8 +26,6 @@ def shared_data() -> None:
     for path in (WEIGHTS / "johnson", IMAGES / "content", IMAGES / "style"):
         if not path.is_dir():
             pytest.skip(f"test data not found: {path} (the shared weights/images folder sits beside the repository)")
-    if not (REPO / "ml_models" / "engine.py").is_file():
-        pytest.skip("ml_models/engine.py is not in this checkout yet: the workers cannot run models")
 
 
 @pytest.mark.timeout(150)

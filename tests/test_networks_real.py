@@ -15,6 +15,7 @@ from ml_models.srvgg import SRVGGNetCompact
 from ml_models.superres import load_sr_network
 from ml_models.vgg import VGG19
 from tests.conftest import IMAGES, WEIGHTS, need
+from tests.engine_helpers import clipped_share
 
 JOHNSON_STYLES = ["candy", "mosaic", "rain_princess", "udnie"]
 MICROAST_PARTS = ["content_encoder", "style_encoder", "modulator", "decoder"]
@@ -45,7 +46,7 @@ def test_johnson_nc16_stylises_a_photo(style: str) -> None:
     content = photo("content/chicago.jpg", 160) * 255  # 160 x 107: not a multiple of 4
     with torch.inference_mode():
         out = net.stylize(content)
-    assert out.shape == content.shape and out.min() >= 0 and out.max() <= 255
+    assert out.shape == content.shape and clipped_share(out, 0, 255) < 0.1  # genuine weights: 0.3-5% at a bound
     assert (out - content).abs().mean() > 20  # clearly repainted, not a near copy
     assert out.std() > 20  # and not a flat colour
 
@@ -55,7 +56,7 @@ def test_microast_loads_strictly_and_stylises() -> None:
     content, style = photo("content/golden_gate.jpg", 150), photo("style/starry_night.jpg", 128)
     with torch.inference_mode():
         out = net.stylize(content[..., :147, :], style)
-    assert out.shape == (1, 3, 147, 150) and out.min() >= 0 and out.max() <= 1
+    assert out.shape == (1, 3, 147, 150) and clipped_share(out, 0, 1) < 0.1  # genuine weights: 0.7% at a bound
     assert (out - content[..., :147, :]).abs().mean() > 0.08 and out.std() > 0.1
     # The colours move towards the style's: starry night is blue/yellow, the bridge photo is not.
     style_mean = style.mean(dim=(2, 3))

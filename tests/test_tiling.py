@@ -9,7 +9,7 @@ from torch import nn
 
 from ml_models.errors import Cancelled
 from ml_models.srvgg import SRVGGNetCompact
-from ml_models.tiling import _axis, pad_to_multiple, tiled_forward, tiled_rows
+from ml_models.tiling import _axis, pad_to_multiple, tiled_rows
 
 TILE, OVERLAP = 32, 16  # blend margin overlap // 4 = 4 input pixels
 
@@ -22,6 +22,11 @@ def _local_net(scale: int) -> nn.Module:
     if scale > 1:
         layers.append(nn.PixelShuffle(scale))
     return nn.Sequential(*layers).eval()
+
+
+def tiled_forward(fn, x: torch.Tensor, scale: int, **kwargs) -> torch.Tensor:
+    """The strips of ``tiled_rows`` stacked into the whole output."""
+    return torch.cat([rows for _, rows in tiled_rows(fn, x, scale, **kwargs)], dim=-2)
 
 
 def _recording(net: nn.Module, seen: list[tuple[int, int]]):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import torch
@@ -18,12 +21,40 @@ def _first_layer(seed: int = 0) -> VGG19:
     return VGG19(depth=1).eval()
 
 
+def _plain_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
+    """conv1_1 without the split: the input rounded to ``dtype`` like every other conv's."""
+    return torch.nn.functional.conv2d(x.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype),
+                                      padding=1)
+
+
+@contextlib.contextmanager
+def _unsplit() -> Iterator[None]:
+    """VGG19 with its first convolution computed the plain way (what the split is measured against)."""
+    original = vgg._SplitFirstConv.apply
+    vgg._SplitFirstConv.apply = _plain_conv
+    try:
+        yield
+    finally:
+        vgg._SplitFirstConv.apply = original
+
+
 def _relu1_1(net: VGG19, x: torch.Tensor, dtype: torch.dtype | None, split: bool = True) -> torch.Tensor:
-    net.split_first_conv = split
-    if dtype is None:
-        return net(x, ["relu1_1"])["relu1_1"]
-    with torch.autocast("cpu", dtype=dtype):
-        return net(x, ["relu1_1"])["relu1_1"]
+    with contextlib.nullcontext() if split else _unsplit():
+        if dtype is None:
+            return net(x, ["relu1_1"])["relu1_1"]
+        with torch.autocast("cpu", dtype=dtype):
+            return net(x, ["relu1_1"])["relu1_1"]
+
+
+def test_the_unsplit_path_is_what_the_test_says() -> None:
+    """The helper really bypasses the split: under bf16 its conv1_1 equals the plain bf16 convolution."""
+    net = _first_layer()
+    x = torch.rand(1, 3, 12, 10)
+    normalised = (x - net.mean) / net.std
+    with torch.no_grad():
+        expected = torch.relu(_plain_conv(normalised, net.features[0].weight, net.features[0].bias, torch.bfloat16))
+        assert torch.equal(_relu1_1(net, x, torch.bfloat16, split=False), expected)
+        assert not torch.equal(_relu1_1(net, x, torch.bfloat16), expected)
 
 
 def test_fp32_is_the_plain_convolution() -> None:
@@ -102,11 +133,11 @@ def test_bf16_gatys_gradient_at_the_photo_gains_from_the_split() -> None:
     layers = gatys.choose_layers(net, config.content_layers, config.style_layers)[:2]
 
     def gradient(dtype: torch.dtype, split: bool) -> torch.Tensor:
-        net.split_first_conv = split
-        objective = gatys._Objective(net, torch.device("cpu"), dtype, content, [style], [1.0], config, *layers)
-        image = content.clone().requires_grad_(True)
-        objective(image)[0].backward()
-        return image.grad
+        with contextlib.nullcontext() if split else _unsplit():
+            objective = gatys.Objective(net, torch.device("cpu"), dtype, content, [style], [1.0], config, *layers)
+            image = content.clone().requires_grad_(True)
+            objective(image)[0].backward()
+            return image.grad
 
     def psnr(test: torch.Tensor, reference: torch.Tensor) -> float:
         return float(10 * torch.log10(reference.abs().max() ** 2 / (test - reference).pow(2).mean()))

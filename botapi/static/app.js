@@ -26,7 +26,8 @@
     const isForm = body instanceof FormData;
     const response = await fetch(path, {
       method: "POST",
-      headers: isForm ? {} : { "Content-Type": "application/json" },
+      // X-Sandbox: the API refuses calls without it, so other web pages cannot act as the sandbox user
+      headers: isForm ? { "X-Sandbox": "1" } : { "Content-Type": "application/json", "X-Sandbox": "1" },
       body: isForm ? body : JSON.stringify({ ...body, language: language() }),
     });
     const data = await response.json().catch(() => ({ ok: false, error: response.statusText }));
@@ -38,7 +39,9 @@
     for (;;) {
       try {
         const wait = state.since ? 20 : 0;
-        const response = await fetch(`/sandbox/api/state?since=${state.since}&wait=${wait}`, { cache: "no-store" });
+        const response = await fetch(`/sandbox/api/state?since=${state.since}&wait=${wait}`, {
+          cache: "no-store", headers: { "X-Sandbox": "1" },
+        });
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
         apply(await response.json());
         setConnection("ok");

@@ -1,0 +1,1 @@
+"""aiogram middlewares of the bot process (throttling)."""
