@@ -16,11 +16,17 @@ from aiogram.utils.i18n import gettext as _
 import dialogue
 from config import Settings
 from dialogue import Recipe
-from handlers.flow import SELF_ANSWERED, show_menu, stale_button, take_picture
+from handlers import own_style, ready_styles, upscale
+from handlers.albums import album_of
+from handlers.flow import SELF_ANSWERED, show_menu, stale_button, take_pictures
 from handlers.states import BUTTON_STATES, PICTURE_STATES
+from jobs import Executor
 from keyboards import menu as menu_kb
+from keyboards.callbacks import Mode
 from ml_models.registry import Availability
 from services.file_store import FileStore
+from services.gallery import Gallery
+from services.job_tracker import JobTracker
 
 
 def _what_it_is(message: Message) -> str | None:
@@ -46,13 +52,29 @@ async def buttons_expected(message: Message) -> None:
 
 
 async def photo_outside_dialogue(message: Message, state: FSMContext, bot: Bot, files: FileStore,
-                                 settings: Settings, availability: Availability) -> None:
-    ref = await take_picture(message, bot, files, settings)
-    if ref is None:
+                                 settings: Settings, availability: Availability, gallery: Gallery,
+                                 executor: Executor, tracker: JobTracker,
+                                 album: list[Message] | None = None) -> None:
+    refs = await take_pictures(album_of(message, album), bot, files, settings)
+    if not refs:
         return
     await dialogue.reset(state)
-    await dialogue.save_draft(state, Recipe(kind="photo", content=ref))
-    await message.answer(_("Nice picture! What shall I do with it?"), reply_markup=menu_kb.photo_first(availability))
+    await dialogue.save_draft(state, Recipe(kind="photo", content=refs[0], batch=refs[1:]))
+    modes = menu_kb.modes(availability)
+    if len(modes) == 1:  # one mode installed: nothing to ask
+        chat_id, user = message.chat.id, message.from_user
+        if modes[0] == Mode.OWN:
+            await own_style.own_style_for_pictures(bot, chat_id, state, availability, gallery, executor)
+        elif modes[0] == Mode.READY:
+            await ready_styles.offer_presets(bot, chat_id, state, availability, gallery, refs[0], refs[1:],
+                                             user=user, tracker=tracker)
+        else:
+            await upscale.offer_variants(bot, chat_id, state, availability, refs[0], refs[1:], user=user,
+                                         tracker=tracker, settings=settings)
+        return
+    text = (_("Nice picture! What shall I do with it?") if len(refs) == 1
+            else _("What shall I do with these {count} photos?").format(count=len(refs)))
+    await message.answer(text, reply_markup=menu_kb.photo_first(availability))
 
 
 async def unknown_command(message: Message, bot: Bot, availability: Availability) -> None:
