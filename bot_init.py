@@ -26,7 +26,9 @@ import handlers
 import locales
 from config import Settings
 from group_chats import GroupChatGate
+from handlers.albums import AlbumCollector
 from jobs import Executor, make_executor
+from keyboards import menu as menu_kb
 from middlewares.throttling import Throttling
 from ml_models import registry
 from services.cleanup import Cleaner
@@ -109,7 +111,8 @@ def build(settings: Settings, executor: Executor | None = None, bot: Bot | None 
     storage, isolation = build_storage(settings)
     i18n = build_i18n(settings)
     availability = registry.available(settings.engine.weights_dir)
-    files = FileStore(settings.engine.styles_dir, downloads=settings.resources.download_concurrency)
+    files = FileStore(settings.engine.styles_dir, downloads=settings.resources.download_concurrency,
+                      converted_dir=settings.data_dir / "inputs")
     gallery = Gallery(settings.engine.styles_dir, settings.data_dir / "thumbs")
     tracker = JobTracker(bot=bot, executor=executor, storage=storage, isolation=isolation, i18n=i18n, files=files,
                          results_dir=settings.data_dir / "results", status_interval=settings.status_edit_interval,
@@ -118,6 +121,9 @@ def build(settings: Settings, executor: Executor | None = None, bot: Bot | None 
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings, executor=executor,
                             tracker=tracker, availability=availability, gallery=gallery, files=files)
     GroupChatGate().setup(dispatcher)  # in groups: only /cmd@bot and replies to the bot
+    albums = AlbumCollector(dispatcher)  # an album's photos reach the handlers once, together
+    dispatcher["albums"] = albums
+    dispatcher.update.outer_middleware(albums)
     UserLocale(i18n).setup(dispatcher)
     throttle = Throttling(settings.resources.throttle_rate, settings.resources.throttle_burst)  # after the locale
     dispatcher.message.outer_middleware(throttle)
@@ -130,29 +136,23 @@ def build(settings: Settings, executor: Executor | None = None, bot: Bot | None 
                   availability=availability, cleaner=cleaner)
 
 
-COMMANDS = ("start", "help", "cancel", "language", "settings")
+COMMANDS = menu_kb.COMMANDS
 
 
 def command_list(i18n: I18n, language: str) -> list[BotCommand]:
-    from aiogram.utils.i18n import gettext as _
-
     with i18n.context(), i18n.use_locale(language):
-        descriptions = {
-            "start": _("Main menu"),
-            "help": _("How it works"),
-            "cancel": _("Stop what is going on"),
-            "language": _("Русский / English"),
-            "settings": _("Result size, send as file"),
-        }
-    return [BotCommand(command=name, description=descriptions[name]) for name in COMMANDS]
+        return menu_kb.commands()
 
 
 async def set_commands(bot: Bot, i18n: I18n) -> None:
-    """The command menu in every language, plus a default for the other apps' languages."""
-    for language in i18n.available_locales:
-        await bot.set_my_commands(command_list(i18n, language), scope=BotCommandScopeDefault(),
-                                  language_code=language)
-    await bot.set_my_commands(command_list(i18n, i18n.default_locale), scope=BotCommandScopeDefault())
+    """The command menu and the bot's description and short description in every language, plus a default for the
+    other apps' languages (what a new user sees before the first message)."""
+    for language in [*i18n.available_locales, None]:
+        with i18n.context(), i18n.use_locale(language or i18n.default_locale):
+            code = {"language_code": language} if language else {}
+            await bot.set_my_commands(menu_kb.commands(), scope=BotCommandScopeDefault(), **code)
+            await bot.set_my_description(menu_kb.description(), **code)
+            await bot.set_my_short_description(menu_kb.short_description(), **code)
 
 
 def describe_availability(settings: Settings, availability: registry.Availability) -> list[str]:

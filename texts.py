@@ -42,6 +42,8 @@ _ERRORS = {
     "download_failed": __("I could not download the file from Telegram. Please send it again."),
     "not_image_document": __("This file is not a picture. Please send a photo or an image file (JPEG, PNG, WebP)."),
     "input_expired": __("I no longer have the picture from that request. Please send it again."),
+    "heic": __("HEIC pictures (an iPhone's \"send as file\") cannot be read here. Please send it as a photo: "
+               "Telegram then turns it into a JPEG."),
     "video_corrupt": __("The clip looks damaged or was not uploaded completely. Please send it again."),
     "no_video_stream": __("This file has no picture in it (sound only?). Please send a GIF or a video."),
     "video_unsupported": __("I cannot read this video format. Please send an MP4, a GIF or a video from your "
@@ -100,10 +102,16 @@ def preset_title(model_id: str, preset_id: str | None) -> str:
     return title(spec)
 
 
+def decimal(value: float, digits: int = 1) -> str:
+    """A number as the reader writes it: "0.4" in English, "0,4" in Russian."""
+    text = f"{value:.{digits}f}"
+    return text.replace(".", ",") if language() == "ru" else text
+
+
 def duration(seconds: float) -> str:
     seconds = max(0.0, float(seconds))
     if seconds < 10:
-        return _("{n:.1f} s").format(n=seconds)
+        return _("{n} s").format(n=decimal(seconds))
     if seconds < 90:
         return _("{n} s").format(n=round(seconds))
     minutes, rest = divmod(round(seconds), 60)
@@ -111,6 +119,30 @@ def duration(seconds: float) -> str:
         return _("{m} min {s} s").format(m=minutes, s=rest)
     hours, minutes = divmod(minutes, 60)
     return _("{h} h {m} min").format(h=hours, m=minutes)
+
+
+def rough(seconds: float) -> str:
+    """A duration rounded for reading at a glance: "1 s", "40 s", "3 min"."""
+    seconds = max(1.0, float(seconds))
+    if seconds < 60:
+        step = 1 if seconds < 10 else 5
+        return _("{n} s").format(n=max(1, round(seconds / step) * step))
+    return _("{n} min").format(n=round(seconds / 60))
+
+
+def about(seconds: float) -> str:
+    """For choosing, not a promise: "about 1 s", "about 3 min"."""
+    return _("about {time}").format(time=rough(seconds))
+
+
+SPEEDS = {"microast": __("⚡ Quick"), "adain": __("🎨 Finer"), "gatys": __("🖌 Detailed")}
+"""What each own-style algorithm gives, in the user's words (model names are for /help and the result's details)."""
+
+
+def speed_label(model_id: str, seconds: float) -> str:
+    """A button such as "⚡ Quick · about 1 s": what the user gets and how long it takes on this server."""
+    label = SPEEDS.get(model_id)
+    return f"{label if label is not None else title(registry.get(model_id))} · {about(seconds)}"
 
 
 def percent(value: float) -> str:
@@ -139,3 +171,14 @@ def progress_bar(done: int, total: int, width: int = 10) -> str:
     done = min(max(0, int(done)), total)
     filled = round(width * done / total)
     return "▰" * filled + "▱" * (width - filled) + f" {round(100 * done / total)}%"
+
+
+def size(width: int, height: int) -> str:
+    return f"{width}×{height}"
+
+
+def upscale_outcome(width: int, height: int, out_width: int, out_height: int) -> str:
+    """"4032×3024 → 8192×6144 (x2)": what an upscale makes of this picture, the factor against the original."""
+    factor = max(out_width, out_height) / max(width, height, 1)
+    shown = decimal(factor, 1).rstrip("0").rstrip(".,") if abs(factor - round(factor)) > 0.05 else str(round(factor))
+    return f"{size(width, height)} → {size(out_width, out_height)} (x{shown})"

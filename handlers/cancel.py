@@ -1,6 +1,7 @@
 """/cancel from anywhere: leave the dialogue and stop the user's queued or running job.
 
-This router comes first, so /cancel wins over whatever step the dialogue is in.
+This router comes first, so /cancel wins over whatever step the dialogue is in. The ✖️ Cancel button under a
+dialogue's message only leaves that dialogue; a job is stopped by /cancel or by the button under its status message.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 import dialogue
-from handlers.flow import SELF_ANSWERED, chat_id_of, edit_quietly, show_menu
+from handlers.flow import SELF_ANSWERED, edit_quietly, show_menu
 from jobs import Executor
+from keyboards import menu as menu_kb
 from keyboards.callbacks import CancelCb, CancelTarget
 from ml_models.registry import Availability
 
@@ -24,12 +26,11 @@ async def cancel_command(message: Message, state: FSMContext, bot: Bot, executor
     await show_menu(bot, message.chat.id, availability, text)
 
 
-async def cancel_button(query: CallbackQuery, state: FSMContext, bot: Bot, executor: Executor,
-                        availability: Availability) -> None:
+async def cancel_button(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability) -> None:
+    """✖️ Cancel under a dialogue's message: leave that dialogue only; a picture in the works goes on."""
     await query.answer()
-    await edit_quietly(query.message)
-    text = await _cancel_everything(query.from_user.id, state, executor)
-    await show_menu(bot, chat_id_of(query), availability, text)
+    await dialogue.reset(state)
+    await edit_quietly(query.message, _("Cancelled. What next?"), menu_kb.main_menu(availability))
 
 
 async def cancel_job_button(query: CallbackQuery, executor: Executor) -> None:

@@ -16,11 +16,18 @@ from aiogram.utils.i18n import gettext as _
 import dialogue
 from config import Settings
 from dialogue import Recipe
-from handlers.flow import CLIP_MESSAGES, SELF_ANSWERED, show_menu, stale_button, take_picture
+from handlers import own_style, ready_styles, upscale
+from handlers.albums import album_of
+from handlers.flow import CLIP_MESSAGES, SELF_ANSWERED, show_menu, stale_button, take_pictures
 from handlers.states import BUTTON_STATES, PICTURE_STATES
+from jobs import Executor
 from keyboards import menu as menu_kb
+from keyboards.callbacks import Mode
 from ml_models.registry import Availability
 from services.file_store import FileStore
+from services.gallery import Gallery
+from services.job_tracker import JobTracker
+from texts import error_text
 
 
 def _what_it_is(message: Message) -> str | None:
@@ -48,17 +55,38 @@ async def buttons_expected(message: Message) -> None:
 
 
 async def photo_outside_dialogue(message: Message, state: FSMContext, bot: Bot, files: FileStore,
-                                 settings: Settings, availability: Availability) -> None:
-    ref = await take_picture(message, bot, files, settings, clips=True)
-    if ref is None:
+                                 settings: Settings, availability: Availability, gallery: Gallery,
+                                 executor: Executor, tracker: JobTracker,
+                                 album: list[Message] | None = None) -> None:
+    refs = await take_pictures(album_of(message, album), bot, files, settings, clips=True)
+    if not refs:
         return
     await dialogue.reset(state)
-    await dialogue.save_draft(state, Recipe(kind="photo", content=ref))
-    if ref.is_clip:
+    await dialogue.save_draft(state, Recipe(kind="photo", content=refs[0], batch=refs[1:]))
+    clip = refs[0].is_clip
+    modes = [m for m in menu_kb.modes(availability) if not (clip and m == Mode.UPSCALE)]  # upscaling takes stills
+    if not modes:
+        await dialogue.reset(state)
+        await show_menu(bot, message.chat.id, availability, error_text("video_model_unsupported"))
+        return
+    if len(modes) == 1:  # one mode installed: nothing to ask
+        chat_id, user = message.chat.id, message.from_user
+        if modes[0] == Mode.OWN:
+            await own_style.own_style_for_pictures(bot, chat_id, state, availability, gallery, executor)
+        elif modes[0] == Mode.READY:
+            await ready_styles.offer_presets(bot, chat_id, state, availability, gallery, refs[0], refs[1:],
+                                             user=user, tracker=tracker)
+        else:
+            await upscale.offer_variants(bot, chat_id, state, availability, refs[0], refs[1:], user=user,
+                                         tracker=tracker, settings=settings)
+        return
+    if clip:
         await message.answer(_("Nice clip! What shall I do with it?"),
                              reply_markup=menu_kb.photo_first(availability, clip=True))
         return
-    await message.answer(_("Nice picture! What shall I do with it?"), reply_markup=menu_kb.photo_first(availability))
+    text = (_("Nice picture! What shall I do with it?") if len(refs) == 1
+            else _("What shall I do with these {count} photos?").format(count=len(refs)))
+    await message.answer(text, reply_markup=menu_kb.photo_first(availability))
 
 
 async def unknown_command(message: Message, bot: Bot, availability: Availability) -> None:

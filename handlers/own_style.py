@@ -15,17 +15,22 @@ from aiogram.utils.i18n import gettext as _
 import dialogue
 from config import Settings
 from dialogue import ImageRef, Recipe
+from handlers.albums import album_of
 from handlers.flow import (
     CLIP_MESSAGES,
     VIDEO_MODELS,
     chat_id_of,
+    clips_too,
     edit_quietly,
+    expected_seconds,
     refuse_clip,
     show_menu,
+    show_screen,
     start_job,
-    take_picture,
+    take_pictures,
 )
 from handlers.states import OwnStyle
+from jobs import Executor
 from keyboards import menu as menu_kb
 from keyboards import own_style as own_kb
 from keyboards.callbacks import (
@@ -46,7 +51,7 @@ from ml_models.registry import Availability
 from services.file_store import FileStore, carries_clip
 from services.gallery import Gallery, Tile
 from services.job_tracker import JobTracker
-from texts import description, options_summary, title
+from texts import SPEEDS, options_summary, speed_label, title
 
 ALGORITHMS = ("microast", "adain", "gatys")
 
@@ -58,27 +63,52 @@ def installed_algorithms(availability: Availability) -> list[registry.ModelSpec]
 # ------------------------------------------------------------------------------------------------ 1. algorithm
 
 
-async def open_own_style(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability) -> None:
+async def open_own_style(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability,
+                         gallery: Gallery, executor: Executor) -> None:
     await dialogue.reset(state)
-    await offer_algorithms(bot, chat_id_of(query), state, availability, content=None)
+    await offer_algorithms(bot, chat_id_of(query), state, availability, gallery, executor, Recipe(kind="own"), query)
 
 
-async def own_style_for_photo(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability) -> None:
-    """The photo sent outside a dialogue becomes the content."""
-    draft = await dialogue.draft(state)
-    await offer_algorithms(bot, chat_id_of(query), state, availability, content=draft.content if draft else None)
+async def own_style_for_photo(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability,
+                              gallery: Gallery, executor: Executor) -> None:
+    """The photo sent outside a dialogue becomes the content; of an album, the second picture becomes the style."""
+    await own_style_for_pictures(bot, chat_id_of(query), state, availability, gallery, executor, query)
 
 
-async def offer_algorithms(bot: Bot, chat_id: int, state: FSMContext, availability: Availability,
-                           content: ImageRef | None) -> None:
+async def own_style_for_pictures(bot: Bot, chat_id: int, state: FSMContext, availability: Availability,
+                                 gallery: Gallery, executor: Executor, query: CallbackQuery | None = None) -> None:
+    """The picture(s) already sent (the draft) go into an own-style dialogue: photo, and an album's second as style."""
+    draft = await dialogue.draft(state) or Recipe(kind="own")
+    recipe = Recipe(kind="own", content=draft.content)
+    if draft.batch:
+        recipe.styles, recipe.weights = [draft.batch[0]], [1.0]
+        await bot.send_message(chat_id, _album_note(1 + len(draft.batch)))
+    await offer_algorithms(bot, chat_id, state, availability, gallery, executor, recipe, query)
+
+
+async def offer_algorithms(bot: Bot, chat_id: int, state: FSMContext, availability: Availability, gallery: Gallery,
+                           executor: Executor, recipe: Recipe, query: CallbackQuery | None = None) -> None:
+    """The algorithm screen; with one algorithm installed there is nothing to choose and the dialogue goes on."""
     models = installed_algorithms(availability)
     if not models:
         await show_menu(bot, chat_id, availability, _("No style model is installed right now."))
         return
-    await dialogue.save_draft(state, Recipe(kind="own", content=content))
+    await dialogue.save_draft(state, recipe)
+    if len(models) == 1:
+        await _use_algorithm(bot, chat_id, state, gallery, models[0], query)
+        return
     await state.set_state(OwnStyle.algorithm)
-    lines = [_("Choose the algorithm:")] + [f"• <b>{title(spec)}</b>: {description(spec)}" for spec in models]
-    await bot.send_message(chat_id, "\n".join(lines), reply_markup=own_kb.algorithms(models))
+    choices = [(spec.id, speed_label(spec.id, expected_seconds(executor, spec.id))) for spec in models]
+    text = _("Quick, or slower and finer? The times are for a photo of standard size on this server right now.")
+    await _screen(bot, chat_id, query, text, own_kb.algorithms(choices))
+
+
+async def _screen(bot: Bot, chat_id: int, query: CallbackQuery | None, text: str,
+                  markup: InlineKeyboardMarkup | None) -> None:
+    if query is not None:
+        await show_screen(bot, query, text, markup)
+    else:
+        await bot.send_message(chat_id, text, reply_markup=markup)
 
 
 async def algorithm_chosen(query: CallbackQuery, callback_data: AlgorithmCb, state: FSMContext, bot: Bot,
@@ -87,44 +117,67 @@ async def algorithm_chosen(query: CallbackQuery, callback_data: AlgorithmCb, sta
     if callback_data.model not in availability.models or callback_data.model not in ALGORITHMS:
         await show_menu(bot, chat_id, availability, _("This model is not installed right now."))
         return
+    await _use_algorithm(bot, chat_id, state, gallery, registry.get(callback_data.model), query)
+
+
+async def _use_algorithm(bot: Bot, chat_id: int, state: FSMContext, gallery: Gallery, spec: registry.ModelSpec,
+                         query: CallbackQuery | None = None) -> None:
+    """The algorithm is set: ask for what is still missing (photo, style), or show the options."""
     draft = await dialogue.draft(state) or Recipe(kind="own")
-    if draft.content is not None and draft.content.is_clip and callback_data.model not in VIDEO_MODELS:
+    if draft.content is not None and draft.content.is_clip and spec.id not in VIDEO_MODELS:
         await refuse_clip(bot, chat_id)  # the algorithm buttons stay: another one can be chosen
         return
     prefs = await dialogue.prefs(state)
-    spec = registry.get(callback_data.model)
     draft.model = spec.id
     draft.options = spec.validate_options({"size": prefs.size} if _has_option(spec, "size") else {})
     await dialogue.save_draft(state, draft)
-    await edit_quietly(query.message)
+    if query is not None and draft.content is not None:
+        await edit_quietly(query.message)
+    if draft.content is not None and draft.styles:
+        await _offer_options(bot, chat_id, state, draft)
+        return
     if draft.content is not None:
         await ask_for_style(bot, chat_id, state, gallery, second=False)
         return
     await state.set_state(OwnStyle.photo)
-    if spec.id in VIDEO_MODELS:
-        text = _("<b>{model}</b>. Now send me the photo you want to turn into art (as a photo, or as a file for "
-                 "full quality), or a GIF, a video or a video note.")
-    else:
-        text = _("<b>{model}</b>. Now send me the photo you want to turn into art "
-                 "(as a photo, or as a file for full quality).")
-    await bot.send_message(chat_id, text.format(model=title(spec)), reply_markup=menu_kb.cancel())
+    text = _("Send me the photo you want to turn into art (as a photo, or as a file for full quality). An album of "
+             "two works too: the photo, then the style.")
+    await _screen(bot, chat_id, query, clips_too(text) if spec.id in VIDEO_MODELS else text, menu_kb.cancel())
 
 
 # ------------------------------------------------------------------------------------------------ 2. photo
 
 
+def _album_note(count: int) -> str:
+    if count <= 2:
+        return _("The first picture is the photo, the second one is the style.")
+    return _("The first picture is the photo, the second one is the style; the other {count} are left out.").format(
+        count=count - 2)
+
+
 async def photo_received(message: Message, state: FSMContext, bot: Bot, files: FileStore, settings: Settings,
-                         gallery: Gallery) -> None:
+                         gallery: Gallery, album: list[Message] | None = None) -> None:
     draft = await dialogue.draft(state) or Recipe(kind="own")
     if draft.model not in VIDEO_MODELS and carries_clip(message):
         await refuse_clip(bot, message.chat.id)
         return
-    ref = await take_picture(message, bot, files, settings, clips=True)
-    if ref is None:
+    refs = await take_pictures(album_of(message, album), bot, files, settings, clips=True)
+    if not refs:
         return
-    draft.content = ref
+    draft.content = refs[0]
+    if len(refs) > 1:  # an album at the photo step: photo + style
+        draft.styles, draft.weights = [refs[1]], [1.0]
+        await message.answer(_album_note(len(refs)))
     await dialogue.save_draft(state, draft)
+    if draft.styles:  # an album, or sent again after a refusal: the styles and options are chosen
+        await _offer_options(bot, message.chat.id, state, draft)
+        return
     await ask_for_style(bot, message.chat.id, state, gallery, second=False)
+
+
+async def _offer_options(bot: Bot, chat_id: int, state: FSMContext, draft: Recipe) -> None:
+    await state.set_state(OwnStyle.options)
+    await bot.send_message(chat_id, options_text(draft), reply_markup=options_markup(draft))
 
 
 # ------------------------------------------------------------------------------------------------ 3. style
@@ -140,20 +193,25 @@ async def ask_for_style(bot: Bot, chat_id: int, state: FSMContext, gallery: Gall
     await bot.send_message(chat_id, text, reply_markup=own_kb.style_source(bool(gallery.styles())))
 
 
-async def gallery_opened(query: CallbackQuery, bot: Bot, gallery: Gallery) -> None:
+async def gallery_opened(query: CallbackQuery, state: FSMContext, bot: Bot, gallery: Gallery) -> None:
     styles = gallery.styles()
     chat_id = chat_id_of(query)
-    tiles = [Tile(number=n, source=gallery.style_path(s.id), title=title(s), key=f"style-{s.id}")
-             for n, s in enumerate(styles, start=1)]
-    await gallery.send_album(bot, chat_id, tiles)
+    if await dialogue.first_time(state, "gallery_album"):  # once per dialogue: it is still just above
+        tiles = [Tile(number=n, source=gallery.style_path(s.id), title=title(s), key=f"style-{s.id}")
+                 for n, s in enumerate(styles, start=1)]
+        await gallery.send_album(bot, chat_id, tiles)
     await bot.send_message(chat_id, _("Pick a style by its number:"), reply_markup=own_kb.gallery_picker(styles))
 
 
 async def style_received(message: Message, state: FSMContext, bot: Bot, files: FileStore,
-                         settings: Settings) -> None:
-    ref = await take_picture(message, bot, files, settings)
-    if ref is not None:
-        await _add_style(message.chat.id, bot, state, ref, second=await _is_second(state))
+                         settings: Settings, album: list[Message] | None = None) -> None:
+    refs = await take_pictures(album_of(message, album), bot, files, settings)
+    if not refs:
+        return
+    if len(refs) > 1:
+        await message.answer(_("The first picture is the style; the other {count} are left out.").format(
+            count=len(refs) - 1))
+    await _add_style(message.chat.id, bot, state, refs[0], second=await _is_second(state))
 
 
 async def gallery_style_chosen(query: CallbackQuery, callback_data: GalleryCb, state: FSMContext, bot: Bot,
@@ -181,8 +239,7 @@ async def _add_style(chat_id: int, bot: Bot, state: FSMContext, ref: ImageRef, s
     else:
         draft.styles, draft.weights = [ref], [1.0]
     await dialogue.save_draft(state, draft)
-    await state.set_state(OwnStyle.options)
-    await bot.send_message(chat_id, options_text(draft), reply_markup=options_markup(draft))
+    await _offer_options(bot, chat_id, state, draft)
 
 
 # ------------------------------------------------------------------------------------------------ 4. options
@@ -190,7 +247,7 @@ async def _add_style(chat_id: int, bot: Bot, state: FSMContext, ref: ImageRef, s
 
 def options_text(draft: Recipe) -> str:
     spec = registry.get(draft.model or "microast")
-    lines = [_("<b>{model}</b>: {summary}").format(model=title(spec),
+    lines = [_("<b>{model}</b>: {summary}").format(model=SPEEDS.get(spec.id) or title(spec),
                                                    summary=options_summary(spec.id, draft.options, draft.weights))]
     lines.append(_("Strength: how strongly the style is applied. Keep colours: keep the colours of your photo. "
                    "HD: a larger picture, takes longer."))

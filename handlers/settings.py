@@ -9,7 +9,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 import dialogue
-from handlers.flow import chat_id_of, edit_quietly
+from handlers.flow import edit_quietly, show_screen
 from keyboards import settings as settings_kb
 from keyboards.callbacks import MenuAction, MenuCb, Setting, SettingsCb, Size
 
@@ -25,8 +25,7 @@ async def settings_command(message: Message, state: FSMContext) -> None:
 
 
 async def settings_button(query: CallbackQuery, state: FSMContext, bot: Bot) -> None:
-    await bot.send_message(chat_id_of(query), settings_text(),
-                           reply_markup=settings_kb.settings(await dialogue.prefs(state)))
+    await show_screen(bot, query, settings_text(), settings_kb.settings(await dialogue.prefs(state)))
 
 
 async def size_chosen(query: CallbackQuery, callback_data: SettingsCb, state: FSMContext) -> None:

@@ -12,18 +12,20 @@ from aiogram.utils.i18n import gettext as _
 
 import dialogue
 from config import Settings
-from handlers.flow import chat_id_of, show_menu
+from handlers.flow import menu_text, show_screen
 from keyboards import menu as menu_kb
-from keyboards.callbacks import MenuAction, MenuCb
+from keyboards.callbacks import MenuAction, MenuCb, Mode
 from ml_models.registry import Availability
 from texts import seconds_text
 
 
-def greeting(name: str) -> str:
-    return _("Hello, {name}! I turn photos into art.\n\n"
-             "🎨 <b>My own style</b>: send a photo and any picture whose style you like.\n"
-             "🖼 <b>Ready styles</b>: famous paintings and artists, one tap away.\n"
-             "🔍 <b>Upscale x4</b>: make a picture four times larger with restored detail.").format(name=name)
+def greeting(name: str, availability: Availability) -> str:
+    """Hello, and one line per mode that is installed (a mode without its models is not promised)."""
+    lines = {Mode.OWN: _("🎨 <b>My own style</b>: send a photo and any picture whose style you like."),
+             Mode.READY: _("🖼 <b>Ready styles</b>: famous paintings and artists, one tap away."),
+             Mode.UPSCALE: _("🔍 <b>Upscale x4</b>: make a picture four times larger with restored detail.")}
+    head = _("Hello, {name}! I turn photos into art.").format(name=name)
+    return "\n\n".join([head, "\n".join(lines[mode] for mode in menu_kb.modes(availability))])
 
 
 def help_text(video_max_seconds: float = 15.0) -> str:
@@ -35,7 +37,12 @@ def help_text(video_max_seconds: float = 15.0) -> str:
              "4. Wait a little: I show your place in the queue and the progress.\n\n"
              "Under each result there are buttons to change the strength, try another style, upscale it or get it "
              "as a file.\n\n"
-             "/start: the menu\n/cancel: stop whatever is going on\n/settings: default size, results as files\n"
+             "Under the hood: ⚡ Quick is MicroAST, 🎨 Finer is AdaIN, 🖌 Detailed is Gatys' optimisation on "
+             "VGG-19; ready styles are Johnson's fast networks and CycleGAN painters; upscaling is Real-ESRGAN.\n\n"
+             "✖️ Cancel under a menu leaves that menu only. A picture in the works is stopped by the button "
+             "under its status message or by /cancel.\n\n"
+             "/start: the menu\n/cancel: stop whatever is going on, a picture in the works too\n"
+             "/settings: default size, results as files\n"
              "/language: Русский or English\n/help: this text") + "\n\n" + clips_help(video_max_seconds)
 
 
@@ -48,7 +55,7 @@ def clips_help(video_max_seconds: float) -> str:
 async def start(message: Message, state: FSMContext, availability: Availability) -> None:
     await dialogue.reset(state)
     name = html.escape(message.from_user.first_name) if message.from_user else ""
-    await message.answer(greeting(name), reply_markup=menu_kb.main_menu(availability))
+    await message.answer(greeting(name, availability), reply_markup=menu_kb.main_menu(availability))
 
 
 async def help_command(message: Message, availability: Availability, settings: Settings) -> None:
@@ -57,12 +64,11 @@ async def help_command(message: Message, availability: Availability, settings: S
 
 async def home_button(query: CallbackQuery, state: FSMContext, bot: Bot, availability: Availability) -> None:
     await dialogue.reset(state)
-    await show_menu(bot, chat_id_of(query), availability)
+    await show_screen(bot, query, menu_text(), menu_kb.main_menu(availability))
 
 
 async def help_button(query: CallbackQuery, bot: Bot, availability: Availability, settings: Settings) -> None:
-    await bot.send_message(chat_id_of(query), help_text(settings.video_max_seconds),
-                           reply_markup=menu_kb.main_menu(availability))
+    await show_screen(bot, query, help_text(settings.video_max_seconds), menu_kb.main_menu(availability))
 
 
 def router() -> Router:

@@ -21,6 +21,7 @@ class ReadyStyle(StatesGroup):
 class Upscale(StatesGroup):
     photo = State()
     variant = State()  # buttons: photo / anime
+    size = State()  # buttons: the result sizes, when the picture is larger than the model takes in one go
 
 
 PICTURE_STATES = (OwnStyle.photo, OwnStyle.style, OwnStyle.second_style, ReadyStyle.photo, Upscale.photo)

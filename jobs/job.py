@@ -83,15 +83,18 @@ TERMINAL = (Done, Failed, Cancelled)
 
 
 class QueueBusy(Exception):
-    """The job was not accepted. ``reason``: ``queue_full``, ``user_limit`` or ``stopping`` (the bot is shutting down).
+    """The job was not accepted. ``reason``: ``long_wait`` (it would wait longer than ``QUEUE_MAX_WAIT``; ``wait_s``
+    says how long), ``queue_full`` (the memory bound ``QUEUE_LIMIT``), ``user_limit`` or ``stopping`` (the bot is
+    shutting down).
 
     ``position`` is the place the job would have had in the queue, for the message to the user.
     """
 
-    def __init__(self, position: int, reason: str) -> None:
+    def __init__(self, position: int, reason: str, wait_s: float | None = None) -> None:
         super().__init__(position, reason)
         self.position = position
         self.reason = reason
+        self.wait_s = wait_s
 
     def __str__(self) -> str:
         return f"queue busy ({self.reason}), position would be {self.position}"

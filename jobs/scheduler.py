@@ -208,6 +208,9 @@ class Scheduler:
             return handle
         self._orphans.discard(job.id)
         entry = Entry(job, handle, pixels)
+        if enforce_limits:
+            self._queue.check(job.user_id)
+            self._check_wait(entry)
         position = self._queue.push(entry, enforce_limits=enforce_limits)
         self._entries[job.id] = entry
         self._record("add", job, self.executor_name, pixels)
@@ -217,6 +220,18 @@ class Scheduler:
         log.info("job %s queued at %d: user %s %s", job.id, position, job.user_id, job.request.describe())
         self._pump()
         return handle
+
+    def _check_wait(self, entry: Entry) -> None:
+        """Refuse a job that would wait longer than ``queue_max_wait`` before a worker takes it (the ETA model's
+        estimate): "busy" means a long wait, not a count. ``queue_limit`` stays as a bound on memory."""
+        limit = self.settings.queue_max_wait
+        if limit <= 0:
+            return
+        waiting = [self._estimate(e) for e in self._queue] + [self._estimate(entry)]
+        finish = queue_finish_times(self._running_left(), waiting, self._parallelism())
+        wait = finish[-1] - waiting[-1]
+        if wait > limit:
+            raise QueueBusy(len(self._queue) + 1, "long_wait", wait_s=round(wait, 1))
 
     def _user_can_run(self, user_id: int) -> bool:
         active = sum(1 for e in self._entries.values()
@@ -341,19 +356,29 @@ class Scheduler:
 
     # ------------------------------------------------------------------------------------------ status
 
+    def estimate(self, model: str, pixels: int | None) -> float:
+        """Seconds a job of ``model`` on ``pixels`` input pixels takes here, learnt from the finished jobs."""
+        return self._estimator.estimate(model, pixels)
+
     def _estimate(self, entry: Entry) -> float:
         return self._estimator.estimate(entry.job.request.model, entry.pixels)
 
-    def _eta_map(self) -> dict[str, float]:
+    def _running_left(self, etas: dict[str, float] | None = None) -> list[float]:
+        """Estimated seconds left of each running job (``etas`` gets them by job id)."""
         now = time.monotonic()
-        etas: dict[str, float] = {}
         running_left = []
         for entry in self._entries.values():
             if entry.state == "running":
                 estimate = self._estimate(entry)
                 left = max(estimate - (now - (entry.started_at or now)), 0.1 * estimate)
                 running_left.append(left)
-                etas[entry.job.id] = round(left, 1)
+                if etas is not None:
+                    etas[entry.job.id] = round(left, 1)
+        return running_left
+
+    def _eta_map(self) -> dict[str, float]:
+        etas: dict[str, float] = {}
+        running_left = self._running_left(etas)
         waiting = list(self._queue)
         finish = queue_finish_times(running_left, [self._estimate(e) for e in waiting], self._parallelism())
         etas.update({e.job.id: round(f, 1) for e, f in zip(waiting, finish, strict=True)})

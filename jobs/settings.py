@@ -31,7 +31,8 @@ class JobSettings:
     executor: str = "local"  # local | celery
     workers: int = 0  # 0: one per GPU when CUDA is used (DEVICE=cuda/auto with GPUs), else 1
     worker_threads: int = 0  # torch threads per worker; 0: cores // workers
-    queue_limit: int = 20  # queued jobs in all (running ones not counted)
+    queue_limit: int = 100  # queued jobs in all (running ones not counted): a bound on memory
+    queue_max_wait: float = 120.0  # refuse a job whose estimated wait for a worker is longer (0: no limit)
     user_running_limit: int = 1
     user_queued_limit: int = 1
     preload: tuple[str, ...] = ()  # model ids loaded at worker start
@@ -69,7 +70,8 @@ class JobSettings:
             executor=env.choice("EXECUTOR", "local", EXECUTORS),
             workers=env.integer("WORKERS", 0, 0, 64),
             worker_threads=env.integer("WORKER_THREADS", 0, 0, 256),
-            queue_limit=env.integer("QUEUE_LIMIT", 20, 1, 100_000),
+            queue_limit=env.integer("QUEUE_LIMIT", 100, 1, 100_000),
+            queue_max_wait=env.number("QUEUE_MAX_WAIT", 120.0, 0.0, 86_400.0),
             user_running_limit=env.integer("USER_RUNNING_LIMIT", 1, 1, 100),
             user_queued_limit=env.integer("USER_QUEUED_LIMIT", 1, 0, 100),
             preload=_preload(env),

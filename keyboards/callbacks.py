@@ -93,6 +93,12 @@ class UpscaleCb(CallbackData, prefix="up"):
     preset: str
 
 
+class UpscaleSizeCb(CallbackData, prefix="uz"):
+    """The input side to upscale from (the result is four times that, within MAX_OUTPUT_SIDE)."""
+
+    side: int
+
+
 class ResultAction(StrEnum):
     STRENGTH = "strength"
     RESTYLE = "restyle"
@@ -110,6 +116,10 @@ class ResultCb(CallbackData, prefix="rs"):
 class ResultStrengthCb(CallbackData, prefix="rv"):
     rid: int
     percent: int
+
+
+class RetryCb(CallbackData, prefix="ra"):
+    """Under a "busy" answer: submit the same request again (the draft kept in FSM data)."""
 
 
 class Setting(StrEnum):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import BotCommand, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from ml_models.registry import Availability
 
-from .callbacks import CancelCb, CancelTarget, MenuAction, MenuCb, Mode, PhotoFirstCb
+from .callbacks import CancelCb, CancelTarget, MenuAction, MenuCb, Mode, PhotoFirstCb, RetryCb
 
 ARBITRARY_MODELS = ("microast", "adain", "gatys")
 PRESET_MODELS = ("johnson", "cyclegan")
@@ -70,3 +70,38 @@ def job_status() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=_("✖️ Cancel the job"), callback_data=CancelCb(what=CancelTarget.JOB))
     return kb.as_markup()
+
+
+def try_again() -> InlineKeyboardMarkup:
+    """Under a "busy" answer: the same request again, or the menu."""
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("🔁 Try again"), callback_data=RetryCb())
+    kb.button(text=_("🏠 Menu"), callback_data=MenuCb(action=MenuAction.HOME))
+    kb.adjust(2)
+    return kb.as_markup()
+
+
+COMMANDS = ("start", "help", "cancel", "language", "settings")
+
+
+def commands() -> list[BotCommand]:
+    """The command menu (the "/" button) in the current language."""
+    descriptions = {
+        "start": _("Main menu"),
+        "help": _("How it works"),
+        "cancel": _("Stop what is going on"),
+        "language": _("Русский / English"),
+        "settings": _("Result size, send as file"),
+    }
+    return [BotCommand(command=name, description=descriptions[name]) for name in COMMANDS]
+
+
+def description() -> str:
+    """The bot's description (the empty chat's "What can this bot do?"): what it does and how to begin."""
+    return _("I turn photos into art: in the style of any picture you send, in the style of famous painters, or "
+             "enlarged four times with restored detail.\n\nPress Start, then send a photo.")
+
+
+def short_description() -> str:
+    """The bot's profile line and the text shared with its link."""
+    return _("Photos into art: your own style, famous painters, x4 upscaling. Send a photo to begin.")

@@ -15,10 +15,11 @@ STRENGTHS = (25, 50, 75, 100)
 BLENDS = (25, 50, 75)  # share of the second style
 
 
-def algorithms(models: list[registry.ModelSpec]) -> InlineKeyboardMarkup:
+def algorithms(choices: list[tuple[str, str]]) -> InlineKeyboardMarkup:
+    """``choices``: (model id, label such as "⚡ Quick · about 1 s")."""
     kb = InlineKeyboardBuilder()
-    for spec in models:
-        kb.button(text=title(spec), callback_data=AlgorithmCb(model=spec.id))
+    for model_id, label in choices:
+        kb.button(text=label, callback_data=AlgorithmCb(model=model_id))
     kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
     kb.adjust(1)
     return kb.as_markup()
@@ -76,7 +77,8 @@ def options(spec: registry.ModelSpec, values: dict, style_count: int, second_sha
         else:
             share = round(second_share * 100)
             for value in BLENDS:
-                kb.button(text=_mark(_("2nd {value}%").format(value=value), value == share),
+                kb.button(text=_mark(_("Mix {first}/{second}").format(first=100 - value, second=value),
+                                     value == share),
                           callback_data=OptionCb(name=Option.BLEND, value=str(value)))
             kb.button(text=_("➖ Remove the second style"), callback_data=OptionCb(name=Option.DROP_SECOND))
             rows.extend([len(BLENDS), 1])

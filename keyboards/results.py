@@ -15,13 +15,13 @@ def actions(rid: int, *, strength: bool, restyle: bool, upscale: bool, as_file: 
     if strength:
         kb.button(text=_("💪 Another strength"), callback_data=ResultCb(action=ResultAction.STRENGTH, rid=rid))
     if restyle:
-        kb.button(text=_("🎨 Same photo, another style"), callback_data=ResultCb(action=ResultAction.RESTYLE, rid=rid))
+        kb.button(text=_("🎨 Another style"), callback_data=ResultCb(action=ResultAction.RESTYLE, rid=rid))
     if upscale:
         kb.button(text=_("🔍 Upscale this"), callback_data=ResultCb(action=ResultAction.UPSCALE, rid=rid))
     if as_file:
         kb.button(text=_("📎 Send as file"), callback_data=ResultCb(action=ResultAction.FILE, rid=rid))
     kb.button(text=_("🏠 Menu"), callback_data=MenuCb(action=MenuAction.HOME))
-    kb.adjust(1)
+    kb.adjust(2)  # two columns: the picture stays in view on a phone
     return kb.as_markup()
 
 

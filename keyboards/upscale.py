@@ -9,7 +9,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from ml_models import registry
 from texts import title
 
-from .callbacks import CancelCb, UpscaleCb
+from .callbacks import CancelCb, UpscaleCb, UpscaleSizeCb
 
 
 def variants(preset_ids: tuple[str, ...]) -> InlineKeyboardMarkup:
@@ -17,6 +17,16 @@ def variants(preset_ids: tuple[str, ...]) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for preset_id in preset_ids:
         kb.button(text=title(spec.preset(preset_id)), callback_data=UpscaleCb(preset=preset_id))
+    kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def sizes(choices: list[tuple[int, str]]) -> InlineKeyboardMarkup:
+    """``choices``: (input side, label such as "8192×6144 (x2)")."""
+    kb = InlineKeyboardBuilder()
+    for side, label in choices:
+        kb.button(text=label, callback_data=UpscaleSizeCb(side=side))
     kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
     kb.adjust(1)
     return kb.as_markup()

@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content", type=Path, required=True, help="the photo, or a clip when --out is .mp4/.webm/.gif")
     p.add_argument("--style", action="append", default=[], help="style image path or gallery id (repeatable)")
     p.add_argument("--style-weight", action="append", type=float, default=[], help="blend weight per --style")
-    p.add_argument("--preset", help="preset id for preset models (see list)")
+    p.add_argument("--preset", help="preset id for preset models (see list; default: the first, e.g. general)")
     p.add_argument("--strength", "--alpha", dest="strength", type=float, help="style strength 0..1")
     p.add_argument("--preserve-colors", action="store_true", help="keep the photo's colours")
     p.add_argument("--max-side", type=int, help="shrink the photo first so its long side is at most N pixels")
@@ -214,10 +214,9 @@ def _output_format(out: Path) -> str:
 
 def build_request(args: argparse.Namespace, settings: EngineSettings) -> JobRequest:
     spec = registry.get(args.model)
-    if spec.presets and not args.preset:
-        raise BadRequest(message=f"{spec.id} needs --preset: {', '.join(p.id for p in spec.presets)}")
-    if args.preset:
-        spec.preset(args.preset)
+    preset = args.preset or (spec.presets[0].id if spec.presets else None)  # the first preset is the default
+    if preset:
+        spec.preset(preset)
     if spec.kind == "arbitrary_style" and not args.style:
         raise BadRequest(message=f"{spec.id} needs --style (an image path or a gallery id)")
     if spec.kind != "arbitrary_style" and args.style:
@@ -239,10 +238,12 @@ def build_request(args: argparse.Namespace, settings: EngineSettings) -> JobRequ
     if args.size:
         raw["size"] = args.size
     options = {name: spec.option(name).validate(value) for name, value in raw.items()}
+    if args.max_side:  # an explicit size wins over the --size cap (the engine's exact-size option)
+        options["max_side"] = args.max_side
     content = _read(args.content, "photo")
     if args.max_side:
         content = _shrunk(content, args.max_side, settings)
-    return JobRequest(model=spec.id, content=content, preset=args.preset,
+    return JobRequest(model=spec.id, content=content, preset=preset,
                       styles=[_style_bytes(s, settings) for s in args.style],
                       style_weights=list(args.style_weight), options=options,
                       output_format=_output_format(args.out))

@@ -22,8 +22,10 @@ import logging
 import os
 import re
 import shutil
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterable
@@ -299,6 +301,8 @@ def download(targets: Iterable[str | WeightFile] = DEFAULT_TARGETS, weights_dir:
             if not users:
                 done.append(dest)
         except DownloadError as exc:
+            if exc.args[2].get("unresolved"):  # no DNS (offline, firewall): every other file would wait for it too
+                raise
             failed[entry.path] = exc.message
     if not keep_sources:
         for path in fetched_sources:
@@ -394,6 +398,11 @@ def _transfer(entry: WeightFile, part: Path, *, progress: bool, timeout: float) 
         raise DownloadError(message=f"{entry.path}: HTTP {exc.code} {exc.reason} from {entry.url}",
                             path=entry.path, url=entry.url, status=exc.code) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        if isinstance(getattr(exc, "reason", None), socket.gaierror):  # retrying will not make a name resolve
+            host = urllib.parse.urlsplit(entry.url).hostname
+            raise DownloadError(message=f"cannot resolve {host}: this machine has no DNS or no internet (a "
+                                        f"firewall?); copy the weight files by hand and point WEIGHTS_DIR at them",
+                                path=entry.path, url=entry.url, unresolved=host) from None
         raise _Retryable(f"cannot connect: {getattr(exc, 'reason', exc)}") from None
 
     with response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import aiohttp
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import Message
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dialogue import ImageRef
 from ml_models import registry
@@ -32,7 +33,9 @@ MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif",
                   ".avif", ".jfif", ".ppm", ".jp2", ".mpo"}
-_DECODABLE = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "DIB", "TIFF", "PPM", "AVIF", "JPEG2000")
+_DECODABLE = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "DIB", "TIFF", "PPM", "AVIF", "JPEG2000", "HEIF")
+_HEIF_BRANDS = (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypmsf1", b"ftyphevc", b"ftypheim", b"ftypheis")
+CONVERTED_KEEP_S = 2 * 24 * 3600  # converted HEIC copies older than this are removed
 _STILL_MULTI_FRAME = {"MPO", "TIFF"}  # several frames that are not an animation (phone depth maps, TIFF pages)
 
 
@@ -113,6 +116,31 @@ def _decodable() -> tuple[str, ...]:
     return tuple(f for f in _DECODABLE if f in Image.OPEN)
 
 
+def is_heif(data: bytes) -> bool:
+    return data[4:12] in _HEIF_BRANDS
+
+
+def heif_readable() -> bool:
+    """Whether HEIC/HEIF can be decoded here: pillow-heif, registered with Pillow on first use (not at import, so
+    the bot pays for it only when an iPhone file arrives)."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    if "HEIF" not in Image.OPEN:
+        pillow_heif.register_heif_opener()
+    return True
+
+
+def heif_to_jpeg(data: bytes) -> bytes:
+    """An iPhone HEIC as a JPEG at high quality (orientation applied), which the workers decode like any photo."""
+    with Image.open(io.BytesIO(data)) as im:
+        rgb = ImageOps.exif_transpose(im).convert("RGB")
+    buffer = io.BytesIO()
+    rgb.save(buffer, "JPEG", quality=95, subsampling=0)
+    return buffer.getvalue()
+
+
 def _other_format(data: bytes) -> str:
     """``unsupported`` for images Pillow knows but we do not decode (EPS, PSD, ...), ``not_image`` otherwise."""
     try:
@@ -121,8 +149,8 @@ def _other_format(data: bytes) -> str:
             with Image.open(io.BytesIO(data)):
                 return "unsupported"
     except Exception:
-        if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypmsf1", b"ftyphevc"):
-            return "unsupported"  # HEIC from iPhones: an image, just not one Pillow reads without a plugin
+        if is_heif(data):
+            return "heic"  # an iPhone's "send as file", here without pillow-heif: it can be sent as a photo
         return "not_image"
 
 
@@ -133,8 +161,10 @@ class FileStore:
     from the local result copy or the gallery folder.
     """
 
-    def __init__(self, styles_dir: Path, limit_bytes: int = 96 * 1024 * 1024, downloads: int = 4) -> None:
+    def __init__(self, styles_dir: Path, limit_bytes: int = 96 * 1024 * 1024, downloads: int = 4,
+                 converted_dir: Path | None = None) -> None:
         self.styles_dir = Path(styles_dir)
+        self.converted_dir = Path(converted_dir) if converted_dir else None
         self.limit_bytes = limit_bytes
         self._items: OrderedDict[str, bytes] = OrderedDict()
         self._size = 0
@@ -183,14 +213,20 @@ class FileStore:
             raise InputRejected("not_image")
         if item.file_size is not None and item.file_size > MAX_DOWNLOAD_BYTES:
             raise InputRejected("file_too_big")
-        ref = ImageRef(file_id=item.file_id, unique_id=item.file_unique_id)
         data = await self._download(bot, item.file_id)
+        if is_heif(data):
+            await asyncio.to_thread(heif_readable)  # lets Pillow open HEIC when pillow-heif is installed
         try:
-            await asyncio.to_thread(probe, data, max_pixels)
+            header = await asyncio.to_thread(probe, data, max_pixels)
         except ImageError as exc:
             if exc.code != "animated" or max_seconds is None or not message.document:
                 raise InputRejected(exc.code) from None
-            ref.clip = await asyncio.to_thread(_animated_picture, data)  # a GIF or WebP sent as a file
+            clip = await asyncio.to_thread(_animated_picture, data)  # a GIF or WebP sent as a file
+            self._remember(item.file_unique_id, data)
+            return ImageRef(file_id=item.file_id, unique_id=item.file_unique_id, clip=clip)
+        if header.format == "HEIF":
+            return await self._receive_heif(item.file_id, item.file_unique_id, data, header)
+        ref = ImageRef(file_id=item.file_id, unique_id=item.file_unique_id, width=header.width, height=header.height)
         self._remember(item.file_unique_id, data)
         return ref
 
@@ -222,6 +258,33 @@ class FileStore:
         return ImageRef(file_id=item.file_id, unique_id=item.file_unique_id,
                         clip={"kind": kind, "suffix": suffix, "seconds": seconds, "width": int(width),
                               "height": int(height)})
+
+    async def _receive_heif(self, file_id: str, unique_id: str, data: bytes, header: Header) -> ImageRef:
+        """Checked like any picture, then kept as a JPEG (in the cache and, when there is a folder for it, on disk so
+        a later job still finds it); the workers never see HEIC."""
+        try:
+            jpeg = await asyncio.to_thread(heif_to_jpeg, data)
+        except Exception:
+            raise InputRejected("truncated") from None
+        path = await asyncio.to_thread(self._keep_converted, unique_id, jpeg)
+        self._remember(unique_id, jpeg)
+        return ImageRef(file_id=file_id, unique_id=unique_id, path=str(path) if path else None, width=header.width,
+                        height=header.height)
+
+    def _keep_converted(self, unique_id: str, data: bytes) -> Path | None:
+        if self.converted_dir is None:
+            return None
+        try:
+            self.converted_dir.mkdir(parents=True, exist_ok=True)
+            now = time.time()
+            for old in self.converted_dir.glob("*.jpg"):
+                if now - old.stat().st_mtime > CONVERTED_KEEP_S:
+                    old.unlink(missing_ok=True)
+            path = self.converted_dir / f"{unique_id}.jpg"
+            path.write_bytes(data)
+            return path
+        except OSError:
+            return None
 
     async def read(self, bot: Bot, ref: ImageRef) -> bytes:
         """The bytes behind a reference: cache, local copy, gallery file or a fresh download."""

@@ -33,7 +33,8 @@ from aiogram.utils.chat_action import ChatActionSender
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from dialogue import LastResult, Recipe
+import dialogue
+from dialogue import RESEND_CODES, RESULTS_KEPT, LastResult, Recipe
 from jobs import Cancelled, Done, Executor, Failed, Job, JobHandle, Progress, QueueBusy, Queued, Started
 from keyboards import menu as menu_kb
 from keyboards import results as results_kb
@@ -41,8 +42,10 @@ from ml_models import registry
 from ml_models.api import Clip, JobRequest, JobResult
 from ml_models.errors import EngineError
 from ml_models.limits import telegram_photo_ok
+from services import oversize
+from services.countdown import Countdown
 from services.file_store import FileStore, InputRejected
-from texts import duration, error_text, options_summary, preset_title, progress_bar, seconds_text
+from texts import duration, error_text, options_summary, preset_title, rough, seconds_text, size
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +168,7 @@ class JobTracker:
         try:
             handle = await self.executor.submit(job)
         except QueueBusy as busy:
-            await self.bot.send_message(order.chat_id, _busy_text(busy), reply_markup=menu_kb.home())
+            await self.bot.send_message(order.chat_id, _busy_text(busy), reply_markup=menu_kb.try_again())
             return False
         except EngineError as exc:  # refused before queueing (too many pixels for the model, ...)
             await self.bot.send_message(order.chat_id, "❌ " + _error(exc.code, request), reply_markup=menu_kb.home())
@@ -182,7 +185,7 @@ class JobTracker:
         content = await self.files.read(self.bot, recipe.content)
         styles = [await self.files.read(self.bot, ref) for ref in recipe.styles]
         spec = registry.get(recipe.model)
-        allowed = {opt.name for opt in spec.options}
+        allowed = {opt.name for opt in spec.options} | {"max_side"}  # max_side: the upscale size the user chose
         options = {k: v for k, v in recipe.options.items() if k in allowed}
         clip = None
         if recipe.content.clip:
@@ -258,28 +261,27 @@ class JobTracker:
 
     async def _consume(self, handle: Any, job: Job, status: StatusMessage | None) -> None:
         clip = job.request.clip is not None
-        working_text = _("🎨 Working on your clip…") if clip else _("🎨 Working on your picture…")
-        started_at = time.monotonic()
         async with AsyncExitStack() as working:
+            estimate, countdown = None, Countdown(None)
             async for event in handle.events():
                 if isinstance(event, Queued):
+                    estimate = event.eta_s
                     await _show(status, _queued_text(event), menu_kb.job_status())
                 elif isinstance(event, Started):
-                    started_at = time.monotonic()
-                    await _show(status, working_text, menu_kb.job_status())
+                    countdown = Countdown(estimate, clip=clip)  # the ETA when it was next in line
+                    await _show(status, countdown.text(), menu_kb.job_status())
                     action = ChatActionSender.upload_video if clip else ChatActionSender.upload_photo
                     await working.enter_async_context(action(chat_id=job.chat_id, bot=self.bot))
                 elif isinstance(event, Progress):
-                    text = working_text + "\n" + progress_bar(event.done, event.total)
-                    if clip:
-                        text += "\n" + frames_text(event.done, event.total, time.monotonic() - started_at)
-                    await _show(status, text, menu_kb.job_status())
+                    await _show(status, countdown.text(event.done, event.total), menu_kb.job_status())
                 elif isinstance(event, Done):
                     await working.aclose()
                     await self._hand_over(job, event.result, status)
                 elif isinstance(event, Failed):
                     log.info("job %s failed: %s %s", job.id, event.code, event.message)
-                    if status:
+                    if event.code in RESEND_CODES and await self._reopen(job):
+                        await _finish(status, "❌ " + error_text(event.code), menu_kb.cancel())
+                    elif status:
                         code = event.code
                         if code == "interrupted" and not event.details.get("resumable", True):
                             code = "interrupted_lost"  # the journal does not outlive this machine: no promise
@@ -362,11 +364,14 @@ class JobTracker:
         if job.request.clip is not None and result.mime.startswith("video/"):
             await self._deliver_clip(job, job.request.clip.kind, result, status, recipe, rid)
             return
+        result, reencoded = await asyncio.to_thread(oversize.fit_for_telegram, result)
         as_document = (recipe.kind == "upscale" or bool(job.meta.get("as_file"))
                        or not telegram_photo_ok(result.width, result.height, len(result.image)))
         path = await asyncio.to_thread(self._keep_result, job, rid, result)
         markup = _result_markup(recipe, rid, as_document, self.can_upscale)
         caption = result_caption(recipe, result)
+        if reencoded:
+            caption += "\n" + _("📦 A high-quality JPEG: the PNG was larger than Telegram's 50 MB limit.")
         document = BufferedInputFile(result.image, filename=_file_name(recipe, rid, result.mime))
         if status:
             await status.finish(None)
@@ -383,7 +388,7 @@ class JobTracker:
                 as_document = True
             file_id = (sent.photo[-1].file_id if sent.photo else sent.document.file_id if sent.document else None)
         last = LastResult(rid=rid, recipe=recipe, path=str(path) if path else None, file_id=file_id,
-                          mime=result.mime, sent_as_document=as_document)
+                          mime=result.mime, sent_as_document=as_document, width=result.width, height=result.height)
         try:  # sent: a failure from here on must not send it twice
             await self._remember(job, last)
         except Exception as exc:
@@ -419,12 +424,22 @@ class JobTracker:
         log.info("job %s delivered to %s: %s %dx%d, %s frames in %.1fs", job.id, job.chat_id, kind, result.width,
                  result.height, result.info.get("frames"), result.seconds)
 
+    async def _reopen(self, job: Job) -> bool:
+        """The picture was refused: back to the photo step of the same dialogue, every choice kept."""
+        recipe = Recipe.load(job.meta.get("recipe"))
+        if recipe is None or job.meta.get("batch"):
+            return False
+        key = StorageKey(bot_id=self.bot.id, chat_id=job.chat_id, user_id=job.user_id)
+        async with self.isolation.lock(key):
+            return await dialogue.reopen_picture_step(self.storage, key, recipe)
+
     def _keep_result(self, job: Job, rid: int, result: JobResult) -> Path | None:
         """A copy of the last result per user, for "send as file" and "upscale this" (older copies are removed)."""
         try:
             self.results_dir.mkdir(parents=True, exist_ok=True)
             for old in self.results_dir.glob(f"{job.user_id}-*"):
-                old.unlink(missing_ok=True)
+                if not old.stem.split("-")[-1].isdigit() or int(old.stem.split("-")[-1]) <= rid - RESULTS_KEPT:
+                    old.unlink(missing_ok=True)  # only the recent results' buttons can use their copy
             path = self.results_dir / f"{job.user_id}-{rid}{_suffix(result.mime)}"
             path.write_bytes(result.image)
             return path
@@ -435,11 +450,7 @@ class JobTracker:
     async def _remember(self, job: Job, last: LastResult) -> None:
         key = StorageKey(bot_id=self.bot.id, chat_id=job.chat_id, user_id=job.user_id)
         async with self.isolation.lock(key):
-            data = await self.storage.get_data(key)
-            current = LastResult.load(data.get("last"))
-            if current is None or current.rid <= last.rid:  # results of two jobs may arrive out of order
-                data["last"] = last.dump()
-                await self.storage.set_data(key, data)
+            await self.storage.set_data(key, dialogue.remember_result(await self.storage.get_data(key), last))
 
     async def close(self, grace: float = 5.0) -> None:
         """Stop following. Called after the executor stopped, so every job has its last event: give the tasks
@@ -462,6 +473,11 @@ class JobTracker:
         return len(self._tasks)
 
 
+async def _finish(status: StatusMessage | None, text: str, markup: InlineKeyboardMarkup) -> None:
+    if status is not None:
+        await status.finish(text, markup)
+
+
 async def _show(status: StatusMessage | None, text: str, markup: InlineKeyboardMarkup) -> None:
     if status is not None:
         await status.show(text, markup)
@@ -480,6 +496,9 @@ def _queued_text(event: Queued) -> str:
 def _busy_text(busy: QueueBusy) -> str:
     if busy.reason == "user_limit":
         return _("⏳ You already have a picture in the works. Wait for it, or press /cancel to stop it.")
+    if busy.reason == "long_wait":
+        return _("⏳ I am very busy right now: your picture would wait about {wait} before I could start it. "
+                 "Please try again in a few minutes.").format(wait=rough(busy.wait_s or 0))
     if busy.reason == "stopping":
         return _("⏳ I am restarting right now. Please send your request again in a minute.")
     return _("⏳ I am very busy right now: you would be number {position} in the queue, and the queue is full. "
@@ -489,9 +508,12 @@ def _busy_text(busy: QueueBusy) -> str:
 def result_caption(recipe: Recipe, result: JobResult) -> str:
     model = recipe.model or ""
     parts = [preset_title(model, recipe.preset) if model in registry.MODELS else model]
-    if recipe.kind == "upscale":
-        parts.append(f"{result.width}×{result.height}")
-    elif model in registry.MODELS:
+    source = recipe.content
+    if source is not None and source.width and source.height:  # the input's size too: nothing shrunk silently
+        parts.append(f"{size(source.width, source.height)} → {size(result.width, result.height)}")
+    elif recipe.kind == "upscale":
+        parts.append(size(result.width, result.height))
+    if recipe.kind != "upscale" and model in registry.MODELS:
         summary = options_summary(model, recipe.options, recipe.weights)
         if summary:
             parts.append(summary)
@@ -518,13 +540,6 @@ def _error(code: str, request: JobRequest, details: dict[str, Any] | None = None
     limit = (details or {}).get("max_seconds") or (request.clip.max_seconds if request.clip else None)
     return error_text(code, seconds=seconds_text(limit)) if limit else error_text(code)
 
-
-def frames_text(done: int, total: int, elapsed: float) -> str:
-    """``Frame 12 of 90 · about 40 s left``: the time left from the pace so far."""
-    text = _("Frame {done} of {total}").format(done=done, total=total)
-    if 0 < done < total and elapsed > 0:
-        text += " · " + _("about {eta} left").format(eta=duration(elapsed / done * (total - done)))
-    return text
 
 
 def _suffix(mime: str) -> str:

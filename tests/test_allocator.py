@@ -68,12 +68,12 @@ def test_tunables_merge_with_the_operators_and_only_for_reuse():
     assert allocator.environment({"A": "1"}, "system") == {"A": "1"}
 
 
-def test_system_takes_only_our_tunables_out_and_the_readme_names_them():
+def test_system_takes_only_our_tunables_out_and_the_jobs_readme_names_them():
     ours = ":".join(allocator.TUNABLES)
     assert allocator.environment({"GLIBC_TUNABLES": ours}, "system") == {}
     kept = allocator.environment({"GLIBC_TUNABLES": f"glibc.malloc.arena_max=2:{ours}"}, "system")
     assert kept == {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}
-    assert ours in (ROOT / "README.md").read_text()  # the Celery worker's command
+    assert ours in (ROOT / "jobs" / "README.md").read_text()  # the Celery worker's environment
 
 
 def test_engine_settings_default_to_reuse_and_accept_system():

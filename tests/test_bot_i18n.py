@@ -126,4 +126,4 @@ def test_durations_and_summaries_read_naturally() -> None:
     with i18n.context(), i18n.use_locale("ru"):
         assert texts.duration(12.4) == "12 с"
         assert texts.options_summary("johnson", {"strength": 0.5, "size": "standard"}) == \
-            "сила 50% · стандартный размер"
+            "сила стиля 50% · стандартный размер"

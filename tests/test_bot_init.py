@@ -128,7 +128,7 @@ async def test_dialogue_state_survives_a_restart_with_redis(redis_url: str, tmp_
                 await ola.say("/language")
                 await ola.press(await ola.reply_with_button("Русский"), "Русский")
                 await ola.press(await ola.reply_with_button("Свой стиль"), "Свой стиль")
-                await ola.reply_with_button("MicroAST")
+                await ola.reply_with_button("Быстро")
             else:
                 await ola.say("hello")  # still in the algorithm step, and still in Russian
                 assert "выберите одну из кнопок" in (await ola.reply()).plain_text

@@ -78,7 +78,7 @@ def test_run_builds_the_request(tmp_path):
                    "--size", "hd", "--max-side", "150", "--out", str(tmp_path / "o.png"))
     assert req.model == "microast" and req.preset is None and len(req.styles) == 2
     assert req.style_weights == [3.0, 1.0]
-    assert req.options == {"strength": 0.5, "preserve_colors": True, "size": "hd"}
+    assert req.options == {"strength": 0.5, "preserve_colors": True, "size": "hd", "max_side": 150}
     assert req.output_format == "png"
     shrunk = images.decode(req.content, 10_000_000)
     assert (shrunk.width, shrunk.height) == (150, 50)
@@ -89,11 +89,10 @@ def test_run_keeps_small_photos_as_sent_and_parses_options(tmp_path):
     req = _request("gatys", "--content", str(photo), "--style", str(photo), "--option", "quality=fast",
                    "--option", "steps=3", "--max-side", "512", "--out", str(tmp_path / "o.jpg"))
     assert req.content == photo.read_bytes()
-    assert req.options == {"quality": "fast", "steps": 3} and req.output_format == "jpeg"
+    assert req.options == {"quality": "fast", "steps": 3, "max_side": 512} and req.output_format == "jpeg"
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["johnson"], "needs --preset: candy, mosaic"),
     (["johnson", "--preset", "picasso"], "no preset 'picasso'"),
     (["microast"], "needs --style"),
     (["upscale", "--preset", "general", "--style", "x.jpg"], "takes no --style"),
@@ -106,6 +105,14 @@ def test_run_refuses_bad_arguments_with_one_line(tmp_path, capsys, argv, message
     code = cli.main(["run", *argv, "--content", str(photo), "--out", str(tmp_path / "o.jpg")])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_preset_models_default_to_their_first_preset_and_max_side_wins(tmp_path):
+    photo = _jpeg(tmp_path / "p.jpg", 60, 40)
+    assert _request("upscale", "--content", str(photo), "--out", str(tmp_path / "o.png")).preset == "general"
+    assert _request("johnson", "--content", str(photo), "--out", str(tmp_path / "o.png")).preset == "candy"
+    req = _request("upscale", "--content", str(photo), "--max-side", "2048", "--out", str(tmp_path / "o.png"))
+    assert req.options["max_side"] == 2048  # not the standard size's 1024
 
 
 def test_run_with_unreadable_photo(tmp_path, capsys):

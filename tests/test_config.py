@@ -32,7 +32,7 @@ def test_defaults() -> None:
     assert s.data_dir == Path("data") and s.status_edit_interval == 2.0
     js = s.jobs
     assert (js.executor, js.workers, js.queue_limit, js.user_running_limit, js.user_queued_limit) == (
-        "local", 0, 20, 1, 1)
+        "local", 0, 100, 1, 1)
     assert js.preload == () and js.runner == "ml_models.engine:run" and js.timeout_scale == 1.0
     assert s.engine.max_input_pixels == 40_000_000 and s.engine.device == "auto"
 

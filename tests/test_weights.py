@@ -186,6 +186,32 @@ def test_gives_up_after_retries(server, monkeypatch, tmp_path):
     assert len(server.requests) == 3
 
 
+def test_an_unresolvable_host_is_said_once_and_stops_the_download(monkeypatch, tmp_path, caplog):
+    """Behind a firewall without DNS: one line naming the host, no retries, no wait for the other files."""
+    import socket
+    import time
+
+    real = socket.getaddrinfo
+    asked = []
+
+    def resolver(host, *args, **kwargs):  # the machine's resolver, as it answers without DNS
+        if host.endswith(".invalid"):
+            asked.append(host)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    for name in ("a", "b", "c"):
+        path = f"test/{name}.pth"
+        monkeypatch.setitem(registry.MANIFEST, path, WeightFile(path, f"https://weights.invalid/{name}.pth", None,
+                                                                100, "test", "MIT"))
+    began = time.monotonic()
+    with pytest.raises(DownloadError, match="cannot resolve weights.invalid"):
+        _get(tmp_path, ["test/a.pth", "test/b.pth", "test/c.pth"], retries=3, backoff=1.0)
+    assert time.monotonic() - began < 1.0 and asked == ["weights.invalid"]
+    assert "retrying" not in caplog.text
+
+
 def test_http_404_is_not_retried(server, monkeypatch, tmp_path):
     entry = _serve(server, monkeypatch, "test/model.pth", _payload(100))
     monkeypatch.setitem(registry.MANIFEST, entry.path, replace(entry, url=f"{server.url}/nothing"))
