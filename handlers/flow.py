@@ -42,8 +42,6 @@ async def show_menu(bot: Bot, chat_id: int, availability: Availability, text: st
 CLIP_MESSAGES = F.animation | F.video | F.video_note
 """Moving pictures: steps that take the content take these too (documents are sorted out by ``FileStore``)."""
 
-VIDEO_MODELS = ("johnson", "cyclegan", "microast", "adain")
-"""Models with a video path (``ml_models.video.api.VIDEO_MODELS``): one feed-forward pass per frame."""
 
 
 async def take_picture(message: Message, bot: Bot, files: FileStore, settings: Settings,

@@ -18,7 +18,6 @@ from dialogue import ImageRef, Recipe
 from handlers.albums import album_of
 from handlers.flow import (
     CLIP_MESSAGES,
-    VIDEO_MODELS,
     chat_id_of,
     clips_too,
     edit_quietly,
@@ -48,6 +47,7 @@ from keyboards.callbacks import (
 )
 from ml_models import registry
 from ml_models.registry import Availability
+from ml_models.video.api import VIDEO_MODELS
 from services.file_store import FileStore, carries_clip
 from services.gallery import Gallery, Tile
 from services.job_tracker import JobTracker

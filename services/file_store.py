@@ -24,6 +24,7 @@ from aiogram.types import Message
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dialogue import ImageRef
+from jobs.preflight import DURATION_SLACK  # seconds over VIDEO_MAX_SECONDS still taken (rounding)
 from ml_models import registry
 from ml_models.errors import ImageError
 from ml_models.limits import MAX_ASPECT
@@ -56,7 +57,6 @@ class Header:
 
 CLIP_SUFFIXES = {"video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm", "video/x-matroska": ".mkv",
                  "image/gif": ".gif", "image/webp": ".webp"}
-DURATION_SLACK = 0.5  # seconds over VIDEO_MAX_SECONDS still taken (Telegram rounds durations)
 
 
 def carries_clip(message: Message) -> bool:
