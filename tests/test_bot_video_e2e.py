@@ -262,6 +262,10 @@ async def test_animated_gif_and_webp_files_are_clips_and_a_still_gif_is_a_photo(
         result = await fay.reply(lambda m: m.kind == "animation" and m.buttons, FIRST_RESULT_TIMEOUT)
         got, kinds = decoded(server, result, tmp)
         assert len(got) == 6 and got[0].shape == (64, 96, 3) and kinds == ["video"]  # 10 fps kept, no sound
+    await ready_style(fay)  # a video sent as a file comes back as a video, its sound kept
+    await fay.user.send_document(clip(tmp, "file.mp4", frames=8, audio=0.3), "holiday.mp4", "video/mp4")
+    video = await fay.reply(lambda m: m.kind == "video" and m.buttons, FIRST_RESULT_TIMEOUT)
+    assert decoded(server, video, tmp)[1] == ["video", "audio"]
     still = io.BytesIO()
     pictures[0].save(still, "GIF")
     await ready_style(fay)
