@@ -361,8 +361,9 @@ class JobTracker:
     async def _deliver(self, job: Job, result: JobResult, status: StatusMessage | None) -> None:
         recipe = Recipe.load(job.meta.get("recipe")) or Recipe(kind="own", model=job.request.model)
         rid = int(job.meta.get("rid", 0))
-        if job.request.clip is not None and result.mime.startswith("video/"):
-            await self._deliver_clip(job, job.request.clip.kind, result, status, recipe, rid)
+        kind = _clip_kind(job, recipe, result)
+        if kind is not None:
+            await self._deliver_clip(job, kind, result, status, recipe, rid)
             return
         result, reencoded = await asyncio.to_thread(oversize.fit_for_telegram, result)
         as_document = (recipe.kind == "upscale" or bool(job.meta.get("as_file"))
@@ -533,6 +534,18 @@ def _result_markup(recipe: Recipe, rid: int, as_document: bool, can_upscale: boo
         upscale=can_upscale and recipe.kind != "upscale" and not clip,
         as_file=not as_document and not clip,
     )
+
+
+def _clip_kind(job: Job, recipe: Recipe, result: JobResult) -> str | None:
+    """How a clip result goes back (animation, video, video note), or None for a picture. A result redelivered
+    after a restart comes with a job rebuilt from the journal, without ``clip``: the recipe or the result says it."""
+    if not result.mime.startswith("video/"):
+        return None
+    if job.request.clip is not None:
+        return job.request.clip.kind
+    if recipe.content is not None and recipe.content.clip:
+        return str(recipe.content.clip.get("kind", "animation"))
+    return str(result.info.get("kind") or "animation")
 
 
 def _error(code: str, request: JobRequest, details: dict[str, Any] | None = None) -> str:

@@ -101,3 +101,20 @@ async def test_video_notes_and_videos_keep_their_kind_and_gatys_or_upscaling_say
                       is_video=False)
     await send(ben, sticker=sticker)
     assert "Animated stickers are not supported" in ben.texts()[-1]
+
+
+def test_a_clip_result_redelivered_after_a_restart_keeps_its_kind() -> None:
+    from dialogue import ImageRef, Recipe
+    from jobs import Job
+    from ml_models.api import Clip, JobRequest, JobResult
+    from services.job_tracker import _clip_kind
+
+    mp4 = JobResult(image=b"mp4", mime="video/mp4", width=96, height=96, seconds=1.0, info={"kind": "video_note"})
+    journaled = Job(JobRequest("johnson", b""), chat_id=1, user_id=1)  # the journal rebuilds requests without clip
+    note = Recipe(kind="ready", model="johnson", content=ImageRef(file_id="f", clip={"kind": "video_note"}))
+    assert _clip_kind(journaled, note, mp4) == "video_note"
+    assert _clip_kind(journaled, Recipe(kind="ready"), mp4) == "video_note"  # from the result's info
+    fresh = Job(JobRequest("johnson", b"", clip=Clip(kind="video")), chat_id=1, user_id=1)
+    assert _clip_kind(fresh, note, mp4) == "video"
+    photo = JobResult(image=b"jpg", mime="image/jpeg", width=9, height=9, seconds=1.0)
+    assert _clip_kind(fresh, note, photo) is None
