@@ -53,8 +53,8 @@ COLUMNS = 3
 CLIP_NAME = "clip.gif"  # written next to --out
 CLIP_CONTENT = "chicago.jpg"
 CLIP_MODEL, CLIP_PRESET = "johnson", "mosaic"
-CLIP_STEP = (2, 1)  # pixels per frame (dx, dy) at the default height: a slow diagonal pan
-DEFAULT_CLIP_HEIGHT = 180  # with 25 frames: about 1.4 MB, a GIF of a pan cannot reuse pixels between frames
+CLIP_STEP = (2, 1)  # (dx, dy) pixels per frame: a slow diagonal pan
+DEFAULT_CLIP_HEIGHT = 180  # 25 frames of it make about 1.46 MB: a GIF of a pan reuses no pixels between frames
 DEFAULT_CLIP_FRAMES = 25
 DEFAULT_CLIP_FPS = 10
 
@@ -466,6 +466,9 @@ def write_clip(args: argparse.Namespace, engine: Any, settings: EngineSettings, 
     if registry.first_present(registry.get(CLIP_MODEL).preset(CLIP_PRESET).alternatives,
                               settings.weights_dir) is None:
         print(f"skip {out.name}: {target} weights absent in {settings.weights_dir}")
+        return None
+    if not (images_dir / "content" / CLIP_CONTENT).is_file():
+        print(f"skip {out.name}: no {CLIP_CONTENT} in {images_dir}/content")
         return None
     print(f"[clip] {target} on a {args.clip_frames}-frame pan over {CLIP_CONTENT}", flush=True)
     started = time.perf_counter()
