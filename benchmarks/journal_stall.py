@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -19,20 +18,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchmarks.common import cpu_description
 from jobs.job import Job
 from jobs.journal import make_journal
 from jobs.settings import JobSettings
 from ml_models.api import JobRequest, JobResult
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 async def _longest_gap(work) -> float:
@@ -110,7 +100,8 @@ def main() -> None:
             finally:
                 proc.terminate()
                 proc.wait(10)
-    print(f"event loop stall while journaling a {args.mb} MB result (median of {args.rounds}); CPU: {_cpu()}")
+    print(f"event loop stall while journaling a {args.mb} MB result (median of {args.rounds}); "
+          f"CPU: {cpu_description()['model']}")
     print(f"{'journal':<18} {'on the loop, ms':>16} {'journal thread, ms':>19} {'ratio':>7}")
     for name, (direct, threaded) in rows:
         print(f"{name:<18} {direct:>16.1f} {threaded:>19.1f} {direct / max(threaded, 0.001):>7.1f}")

@@ -11,6 +11,10 @@ a crop of the low-resolution input enlarged with nearest and bicubic next to the
 
 The committed PNG must stay small (a README image is downloaded by every visitor), so the picture is written with
 ``optimize=True`` and, when that is still over ``--max-bytes``, reduced to a palette.
+
+Beside it the script writes ``clip.gif``: a slow pan over a photo (``ml_models.video.synthetic.pan``) on the left and
+the same frames through ``engine.stylise_frames`` and the clip pipeline's ``TemporalFilter`` on the right, i.e. what a
+clip job does minus the container. It shares one palette across frames and stays under ``--clip-max-bytes``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +40,8 @@ from ml_models import registry  # noqa: E402  (the repository root has to be on 
 from ml_models.api import JobRequest, JobResult  # noqa: E402
 from ml_models.errors import EngineError  # noqa: E402
 from ml_models.settings import EngineSettings  # noqa: E402
+from ml_models.video import synthetic  # noqa: E402
+from ml_models.video.api import TEMPORAL_WEIGHTS  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 DEFAULT_OUT = REPO / "docs" / "gallery.png"
@@ -42,6 +49,14 @@ DEFAULT_CELL = 288
 DEFAULT_MAX_BYTES = 1_500_000
 HARD_MAX_BYTES = 2_000_000
 COLUMNS = 3
+
+CLIP_NAME = "clip.gif"  # written next to --out
+CLIP_CONTENT = "chicago.jpg"
+CLIP_MODEL, CLIP_PRESET = "johnson", "mosaic"
+CLIP_STEP = (2, 1)  # (dx, dy) pixels per frame: a slow diagonal pan
+DEFAULT_CLIP_HEIGHT = 180  # 25 frames of it make about 1.46 MB: a GIF of a pan reuses no pixels between frames
+DEFAULT_CLIP_FRAMES = 25
+DEFAULT_CLIP_FPS = 10
 
 BACKGROUND = (255, 255, 255)
 CELL_BACKGROUND = (238, 238, 238)
@@ -330,6 +345,89 @@ def row_weights_present(row: Row, weights_dir: Path) -> bool:
     return registry.first_present(alternatives, weights_dir) is not None
 
 
+# --------------------------------------------------------------------------------------------------- the clip
+
+
+def pan_frames(photo: Image.Image, frames: int, height: int) -> list[np.ndarray]:
+    """``frames`` 4:3 windows ``height`` pixels tall sliding across ``photo`` by ``CLIP_STEP``, with sensor noise."""
+    width = 4 * height // 3
+    width -= width % 2
+    dx, dy = CLIP_STEP
+    need_w, need_h = width + abs(dx) * (frames - 1), height + abs(dy) * (frames - 1)
+    scale = max(need_w / photo.width, need_h / photo.height)
+    size = (max(need_w, round(photo.width * scale)), max(need_h, round(photo.height * scale)))
+    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC
+    pixels = np.asarray(photo.convert("RGB").resize(size, resample))
+    return synthetic.pan(pixels, frames, (height, width), CLIP_STEP, noise=1.5).frames
+
+
+def stylise_clip(frames: Sequence[np.ndarray], engine: Any, settings: EngineSettings) -> list[np.ndarray]:
+    """The frames through the engine's sequence path and the clip pipeline's temporal filter, as a clip job runs."""
+    from ml_models.video.temporal import TemporalFilter  # OpenCV loads here, with torch
+
+    request = JobRequest(model=CLIP_MODEL, content=b"", preset=CLIP_PRESET,
+                         options={"max_side": max(frames[0].shape[:2])})
+    steady = TemporalFilter(TEMPORAL_WEIGHTS[CLIP_MODEL])
+    stylised = engine.stylise_frames(request, iter(frames), settings)
+    return [steady.step(frame, out).output for frame, out in zip(frames, stylised, strict=True)]
+
+
+def clip_gap(height: int) -> int:
+    return max(2, height // 60)
+
+
+def compose_clip_frame(before: np.ndarray, after: np.ndarray, captions: tuple[str, str]) -> Image.Image:
+    """Input on the left, result on the right, a caption under each; the result is shown at the input's size."""
+    height, width = before.shape[:2]
+    _, caption_size = font_sizes(3 * height // 2)
+    font, gap = _font(caption_size), clip_gap(height)
+    strip = round(caption_size * 1.6)
+    canvas = Image.new("RGB", (2 * width + gap, height + strip), BACKGROUND)
+    canvas.paste(Image.fromarray(before), (0, 0))
+    result = Image.fromarray(after)
+    if result.size != (width, height):
+        result = result.resize((width, height), Image.Resampling.LANCZOS)
+    canvas.paste(result, (width + gap, 0))
+    draw = ImageDraw.Draw(canvas)
+    for left, caption in zip((0, width + gap), captions, strict=True):
+        draw.text((left + 2, height + (strip - caption_size) // 2), _fitted_text(draw, caption, font, width - 4),
+                  font=font, fill=CAPTION_COLOUR)
+    return canvas
+
+
+def encode_gif(frames: Sequence[Image.Image], fps: float, max_bytes: int) -> tuple[bytes, str]:
+    """A looping GIF with one palette for every frame (no colour shimmer between frames), fewer colours until it fits.
+
+    The palette is taken from a few frames spread over the clip; dithering is dropped last, as it costs the most
+    bytes (the noise defeats LZW) but shows least on stylised pictures.
+    """
+    sample = frames[:: max(1, len(frames) // 6)]
+    montage = Image.new("RGB", (frames[0].width, frames[0].height * len(sample)))
+    for n, frame in enumerate(sample):
+        montage.paste(frame, (0, n * frame.height))
+    data, used = b"", ""
+    for colours, dither in ((256, True), (128, True), (128, False), (96, False), (64, False)):
+        palette = montage.quantize(colours, method=Image.Quantize.MEDIANCUT)
+        mode = Image.Dither.FLOYDSTEINBERG if dither else Image.Dither.NONE
+        indexed = [frame.quantize(palette=palette, dither=mode) for frame in frames]
+        buffer = io.BytesIO()
+        indexed[0].save(buffer, "GIF", save_all=True, append_images=indexed[1:], duration=round(1000 / fps), loop=0,
+                        optimize=True)
+        data, used = buffer.getvalue(), f"{colours} colours" + (", dithered" if dither else "")
+        if len(data) <= max_bytes:
+            break
+    return data, used
+
+
+def render_clip(engine: Any, settings: EngineSettings, images_dir: Path, height: int, frames: int) -> list[Image.Image]:
+    """The before/after frames of the README clip: a pan over ``CLIP_CONTENT`` and its stylised, steadied version."""
+    photo = _load_rgb(images_dir / "content" / CLIP_CONTENT)
+    before = pan_frames(photo, frames, height)
+    after = stylise_clip(before, engine, settings)
+    captions = (f"input: pan over {CLIP_CONTENT}", f"{CLIP_MODEL}/{CLIP_PRESET} + temporal filter")
+    return [compose_clip_frame(b, a, captions) for b, a in zip(before, after, strict=True)]
+
+
 # --------------------------------------------------------------------------------------------------- entry
 
 
@@ -351,7 +449,41 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"comma-separated families to include, in gallery order (default: {','.join(ROW_KEYS)})")
     parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES,
                         help="reduce to a palette until the PNG is at most this big (default: %(default)s)")
+    clip = parser.add_argument_group(f"the before/after clip ({CLIP_NAME} next to --out)")
+    clip.add_argument("--clip-height", type=int, default=DEFAULT_CLIP_HEIGHT,
+                      help="height of each half in pixels; 0: no clip (default: %(default)s)")
+    clip.add_argument("--clip-frames", type=int, default=DEFAULT_CLIP_FRAMES, help="default: %(default)s")
+    clip.add_argument("--clip-fps", type=float, default=DEFAULT_CLIP_FPS, help="default: %(default)s")
+    clip.add_argument("--clip-max-bytes", type=int, default=DEFAULT_MAX_BYTES,
+                      help="fewer colours until the GIF is at most this big (default: %(default)s)")
     return parser
+
+
+def write_clip(args: argparse.Namespace, engine: Any, settings: EngineSettings, images_dir: Path) -> str | None:
+    """Render and write the before/after GIF; returns why it failed, or None."""
+    out = args.out.with_name(CLIP_NAME)
+    target = f"{CLIP_MODEL}:{CLIP_PRESET}"
+    if registry.first_present(registry.get(CLIP_MODEL).preset(CLIP_PRESET).alternatives,
+                              settings.weights_dir) is None:
+        print(f"skip {out.name}: {target} weights absent in {settings.weights_dir}")
+        return None
+    if not (images_dir / "content" / CLIP_CONTENT).is_file():
+        print(f"skip {out.name}: no {CLIP_CONTENT} in {images_dir}/content")
+        return None
+    print(f"[clip] {target} on a {args.clip_frames}-frame pan over {CLIP_CONTENT}", flush=True)
+    started = time.perf_counter()
+    try:
+        frames = render_clip(engine, settings, images_dir, args.clip_height, args.clip_frames)
+    except EngineError as exc:
+        print(f"    FAILED {exc.code}: {exc}", file=sys.stderr)
+        return f"{out.name}: {exc.code}: {exc}"
+    data, how = encode_gif(frames, args.clip_fps, args.clip_max_bytes)
+    out.write_bytes(data)
+    print(f"wrote {out}: {len(frames)} frames at {args.clip_fps:g} fps, {frames[0].width}x{frames[0].height}, "
+          f"{len(data):,} bytes ({how}), {time.perf_counter() - started:.1f} s")
+    if len(data) > args.clip_max_bytes:
+        print(f"warning: still over {args.clip_max_bytes:,} bytes: use a smaller --clip-height", file=sys.stderr)
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -365,6 +497,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.size < 32:
         print("error: --size must be at least 32 pixels", file=sys.stderr)
+        return 2
+    if args.clip_height and (args.clip_height < 32 or args.clip_frames < 2 or args.clip_fps <= 0):
+        print("error: the clip needs --clip-height >= 32 (or 0 for none), --clip-frames >= 2 and --clip-fps > 0",
+              file=sys.stderr)
         return 2
     weights_dir = (args.weights_dir or default_weights_dir()).resolve()
     images_dir = args.images_dir.resolve()
@@ -416,8 +552,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(data) > min(args.max_bytes, HARD_MAX_BYTES):
         print(f"warning: still over {min(args.max_bytes, HARD_MAX_BYTES):,} bytes: use a smaller --size",
               file=sys.stderr)
+    if args.clip_height:
+        clip_failure = write_clip(args, engine, settings, images_dir)
+        if clip_failure:
+            failed.append(clip_failure)
     if failed:
-        print(f"{len(failed)} row(s) failed: " + "; ".join(failed), file=sys.stderr)
+        print(f"{len(failed)} part(s) failed: " + "; ".join(failed), file=sys.stderr)
         return 1
     return 0
 

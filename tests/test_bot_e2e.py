@@ -16,7 +16,8 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,24 @@ class BotProcess:
         return self.proc.returncode
 
 
+@asynccontextmanager
+async def serving_bot(server: Any, workdir: Path, **env: str) -> AsyncIterator[BotProcess]:
+    """A started bot (commands set); on the way out: every callback answered, a clean exit, no traceback."""
+    process = await BotProcess.start(server, workdir, **env)
+    try:
+        await server.wait_until(lambda: server.calls_to("setMyCommands") and server.calls_to("getMe"), 60)
+    except TimeoutError:
+        await process.stop()
+        pytest.fail("the bot did not start:\n" + process.log())
+    yield process
+    unanswered = server.unanswered_callbacks()
+    code = await process.stop()
+    assert unanswered == [], f"callback queries left unanswered: {unanswered}"
+    assert code == 0, process.log()
+    log = process.log(400)
+    assert "Traceback" not in log, log
+
+
 # ------------------------------------------------------------------------------------------------ a person
 
 
@@ -165,19 +184,8 @@ async def server():
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def bot(shared_data, server, tmp_path_factory) -> BotProcess:
-    process = await BotProcess.start(server, tmp_path_factory.mktemp("bot"), PRELOAD="microast,johnson,upscale")
-    try:
-        await server.wait_until(lambda: server.calls_to("setMyCommands") and server.calls_to("getMe"), 60)
-    except TimeoutError:
-        await process.stop()
-        pytest.fail("the bot did not start:\n" + process.log())
-    yield process
-    unanswered = server.unanswered_callbacks()
-    code = await process.stop()
-    assert unanswered == [], f"callback queries left unanswered: {unanswered}"
-    assert code == 0, process.log()
-    log = process.log(400)
-    assert "Traceback" not in log, log
+    async with serving_bot(server, tmp_path_factory.mktemp("bot"), PRELOAD="microast,johnson,upscale") as process:
+        yield process
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,17 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from tests.conftest import IMAGES, REPO, WEIGHTS
-from tests.test_bot_e2e import FIRST_RESULT_TIMEOUT, BotAPIServer, BotProcess, Person, has, picture, size_of
+from tests.conftest import IMAGES, WEIGHTS
+from tests.test_bot_e2e import (
+    FIRST_RESULT_TIMEOUT,
+    BotAPIServer,
+    BotProcess,
+    Person,
+    has,
+    picture,
+    serving_bot,
+    size_of,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -25,8 +34,6 @@ def shared_data() -> None:
     for path in (WEIGHTS / "johnson", WEIGHTS / "esrgan", IMAGES / "content"):
         if not path.is_dir():
             pytest.skip(f"test data not found: {path} (the shared weights/images folder sits beside the repository)")
-    if not (REPO / "ml_models" / "engine.py").is_file():
-        pytest.skip("ml_models/engine.py is not in this checkout yet: the workers cannot run models")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -39,18 +46,8 @@ async def server():
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def bot(shared_data, server, tmp_path_factory) -> BotProcess:
-    process = await BotProcess.start(server, tmp_path_factory.mktemp("bot"), PRELOAD="johnson")
-    try:
-        await server.wait_until(lambda: server.calls_to("setMyCommands") and server.calls_to("getMe"), 60)
-    except TimeoutError:
-        await process.stop()
-        pytest.fail("the bot did not start:\n" + process.log())
-    yield process
-    unanswered = server.unanswered_callbacks()
-    code = await process.stop()
-    assert unanswered == [], f"callback queries left unanswered: {unanswered}"
-    assert code == 0, process.log()
-    assert "Traceback" not in process.log(400), process.log(400)
+    async with serving_bot(server, tmp_path_factory.mktemp("bot"), PRELOAD="johnson") as process:
+        yield process
 
 
 @pytest.fixture(autouse=True)

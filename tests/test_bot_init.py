@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,6 +11,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 
 import bot_init
 from config import load_settings
+from tests.redis_server import redis_server
 
 TOKEN = "123456:ABCdefGHIjklMNOpqrSTUvwxYZ012345"
 
@@ -92,19 +90,8 @@ def test_command_menus_in_both_languages(tmp_path: Path) -> None:
 
 @pytest.fixture
 def redis_url(tmp_path: Path):
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed (make system-deps installs it)")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with redis_server(tmp_path) as url:
+        yield url
 
 
 async def test_dialogue_state_survives_a_restart_with_redis(redis_url: str, tmp_path: Path) -> None:

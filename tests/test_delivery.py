@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.redis_server import start_redis
 from tests.test_bot_e2e import TOKEN, BotAPIServer, BotProcess, Person, has, picture, size_of
-from tests.test_journal import start_redis
 
 FAST = {"JOB_RUNNER": "tests.job_runners:painter", "PRELOAD": "", "PAINTER_STEPS": "2", "PAINTER_STEP_S": "0.1"}
 SLOW = {**FAST, "PAINTER_STEPS": "60", "PAINTER_STEP_S": "0.5"}

@@ -2,8 +2,9 @@
 
 The end-to-end test runs the script as a program, the way ``make gallery`` does (its own ``sys.path`` set-up,
 argument parsing, torch loaded only after the cheap checks), on the fast rows at a tiny cell size with the genuine
-weights and photos from ``../shared``. The other tests cover the parts that need neither torch nor the shared data:
-refusing unknown rows, skipping families whose weights are absent, and keeping the PNG under its size budget.
+weights and photos from ``../shared``, with a tiny before/after clip. The clip test renders a few frames in-process and
+reads the GIF back. The other tests cover the parts that need neither torch nor the shared data: refusing unknown rows,
+skipping families whose weights are absent, and keeping the PNG and the GIF under their size budgets.
 """
 
 from __future__ import annotations
@@ -53,12 +54,14 @@ def test_fast_rows_render_a_labelled_gallery(tmp_path: Path, gallery: ModuleType
     cell = 64
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--size", str(cell), "--rows", "microast,johnson", "--out", str(out),
-         "--weights-dir", str(WEIGHTS), "--images-dir", str(IMAGES)],
+         "--weights-dir", str(WEIGHTS), "--images-dir", str(IMAGES), "--clip-height", "48", "--clip-frames", "3"],
         capture_output=True, text=True, timeout=240, cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert out.is_file() and out.stat().st_size > 0
     assert "wrote" in proc.stdout and "3 rows" in proc.stdout, proc.stdout
+    with Image.open(tmp_path / "clip.gif") as clip:  # written next to --out, never into docs/ from a test
+        assert clip.format == "GIF" and clip.n_frames == 3
 
     with Image.open(out) as im:
         assert im.format == "PNG"
@@ -113,3 +116,52 @@ def test_png_is_reduced_to_a_palette_when_over_budget(gallery: ModuleType) -> No
     assert how_small.startswith("palette") and len(small) <= budget
     with Image.open(io.BytesIO(small)) as im:
         assert im.mode == "P" and im.size == (300, 200)
+
+
+def _halves(frame: Image.Image, height: int, gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """The picture part of a clip frame split at the middle, without the gap and the caption strip."""
+    pixels = np.asarray(frame.convert("RGB"), dtype=np.float32)[:height]
+    half = (frame.width - gap) // 2
+    return pixels[:, :half], pixels[:, half + gap:]
+
+
+def test_clip_gif_shows_the_pan_left_and_the_stylised_pan_right(gallery: ModuleType) -> None:
+    need(WEIGHTS / "johnson" / "mosaic_nc16.pth")
+    need(IMAGES / "content" / gallery.CLIP_CONTENT)
+    import dataclasses
+
+    from ml_models import engine
+    from ml_models.settings import EngineSettings
+
+    settings = dataclasses.replace(EngineSettings.from_env(), weights_dir=WEIGHTS)
+    height, count = 48, 4
+    frames = gallery.render_clip(engine, settings, IMAGES, height, count)
+    data, _ = gallery.encode_gif(frames, 10, 1_000_000)
+
+    with Image.open(io.BytesIO(data)) as gif:
+        assert gif.format == "GIF" and gif.is_animated and gif.n_frames == count
+        assert gif.info["duration"] == 100 and gif.info["loop"] == 0
+        gap = gallery.clip_gap(height)
+        assert gif.width == 2 * (4 * height // 3) + gap and gif.height > height
+        shown = []
+        for n in range(count):
+            gif.seek(n)
+            shown.append(_halves(gif, height, gap))
+    for n, (left, right) in enumerate(shown):
+        assert left.shape == right.shape
+        assert left.std() > 10 and right.std() > 10, f"frame {n}: a blank half"
+        assert np.abs(right - left).mean() > 12, f"frame {n}: the right half looks like the unstylised input"
+    first, last = shown[0][0], shown[-1][0]
+    assert np.abs(last - first).mean() > 3, "the input half does not move: no pan"
+
+
+def test_gif_drops_colours_until_it_fits(gallery: ModuleType) -> None:
+    rng = np.random.default_rng(0)
+    frames = [Image.fromarray(rng.integers(0, 256, size=(40, 60, 3), dtype=np.uint8), "RGB") for _ in range(3)]
+    full, how_full = gallery.encode_gif(frames, 10, 10_000_000)
+    assert how_full == "256 colours, dithered"
+    budget = len(full) - 1
+    small, how_small = gallery.encode_gif(frames, 10, budget)
+    assert how_small != how_full and len(small) <= budget
+    with Image.open(io.BytesIO(small)) as gif:
+        assert gif.n_frames == 3 and gif.size == (60, 40)

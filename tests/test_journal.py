@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
 import sqlite3
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +11,7 @@ from jobs.job import Job
 from jobs.journal import Journal, make_journal
 from jobs.settings import JobSettings
 from ml_models.api import JobRequest, JobResult
+from tests.redis_server import redis_server
 
 
 def a_job(user_id: int = 7, **meta: object) -> Job:
@@ -28,41 +25,10 @@ def a_result() -> JobResult:
                      info={"device": "cpu"})
 
 
-def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed (make system-deps installs it)")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    import redis
-
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.05)
-    client.close()
-    return proc, url
-
-
 @pytest.fixture
 def redis_url(tmp_path: Path):
-    proc, url = start_redis(tmp_path)
-    try:
+    with redis_server(tmp_path) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture(params=["sqlite", "redis"])

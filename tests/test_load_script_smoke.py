@@ -44,17 +44,20 @@ def test_three_users_all_answered_with_positive_latencies(shared_data: None, tmp
 
     report = json.loads(report_path.read_text())
     counts = report["counts"]
-    assert counts["users"] == USERS and counts["answered"] == USERS and counts["unanswered"] == 0, counts
-    assert counts["result"] == USERS, report["users"]  # an empty queue of 20: nobody should be turned away
-    assert len(report["users"]) == USERS and all(user["answered"] for user in report["users"])
-    assert all(user["answer_s"] > 0 and user["start_reply_s"] > 0 for user in report["users"])
+    assert counts["users"] == USERS and counts["answered"] == USERS, counts
+    assert counts["result"] == USERS, report["users"]  # an empty queue: nobody should be turned away
+    assert len(report["users"]) == USERS and all(user["outcome"] == "result" for user in report["users"])
+    assert all(user["answer_s"] > 0 for user in report["users"])
+    waits = report["result_wait_s"]
+    assert waits["n"] == USERS and 0 < waits["p50"] <= waits["p95"] <= waits["max"], waits
 
-    for phase in ("latency_idle", "latency_load"):
+    for phase in ("start_idle_ms", "start_load_ms"):
         summary = report[phase]
-        assert summary["n"] >= 1, (phase, summary)
-        assert 0 < summary["p50_ms"] <= summary["p95_ms"] <= summary["max_ms"], (phase, summary)
-    assert report["latency_load"]["max_pending"] >= 1  # the probe really ran while a photo was out
-    assert report["rss_mb"]["bot_before"] > 0 and report["rss_mb"]["bot_after"] > 0
+        assert summary["n"] >= 1 and summary["missed"] == 0, (phase, summary)
+        assert 0 < summary["p50"] <= summary["p95"] <= summary["max"], (phase, summary)
+    assert report["start_load_ms"]["max_pending"] >= 1  # the probe really ran while a photo was out
+    assert all(report["rss_mb"][when]["bot"] > 0 and report["rss_mb"][when]["workers"] > 0
+               for when in ("before", "after"))
     assert report["unanswered_callbacks"] == 0
     assert report["bot_exit_code"] == 0 and report["bot_log_tracebacks"] == 0, report["bot_log_tail"]
     assert not _running(report["bot_pid"]), "the bot process outlived the script"

@@ -17,9 +17,9 @@ from uuid import uuid4
 import pytest
 
 from tests.conftest import REPO
+from tests.redis_server import start_redis
 from tests.test_bot_e2e import TOKEN, BotAPIServer, Person, has
 from tests.test_delivery import order_mosaic, started
-from tests.test_journal import start_redis
 
 
 def start_worker(redis_url: str, queue: str, log: Path) -> subprocess.Popen:
