@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from environment import Env
+
 from . import registry
 from .errors import CheckpointError, EngineError
 from .registry import WeightFile
@@ -122,7 +124,8 @@ def trust(entry: WeightFile, lock: dict[str, Any] | None = None) -> str:
 
 
 def verification_on() -> bool:
-    return os.environ.get("WEIGHTS_VERIFY", "on").strip().lower() not in {"off", "0", "false", "no"}
+    """``WEIGHTS_VERIFY`` (on unless ``off``), read through the one environment reader like every other variable."""
+    return Env.load().choice("WEIGHTS_VERIFY", "on", ("on", "off")) == "on"
 
 
 def read_lock(weights_dir: Path) -> dict[str, Any]:
