@@ -168,7 +168,8 @@ def test_env_example_documents_every_variable() -> None:
     names = {line.split("=", 1)[0] for line in example.splitlines() if line and not line.startswith("#")}
     job_extras = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)`", (REPO / "jobs" / "README.md").read_text(), re.M))
     source = "".join((REPO / name).read_text() for name in ("config.py", "jobs/settings.py", "ml_models/settings.py",
-                                                                  "services/resources.py", "ml_models/weights.py"))
+                                                                  "services/resources.py", "ml_models/weights.py",
+                                                                  "ml_models/video/api.py"))
     not_ours = {"INFO", "DEBUG", "WARNING", "ERROR", "CRITICAL", "PNG", "JPEG", "CUDA_VISIBLE_DEVICES"}
     used = set(re.findall(r'"([A-Z][A-Z0-9_]{2,})"', source)) - not_ours
     assert {"JOB_TIMEOUT_SCALE", "CANCEL_GRACE_S", "DEVICE"} <= used

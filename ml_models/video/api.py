@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from environment import Env
 
 KINDS = ("animation", "video", "video_note")
 """animation: H.264 MP4 without sound (Telegram's GIFs); video: the audio track is kept; video_note: a square."""
@@ -34,12 +36,13 @@ class VideoLimits:
         return int(self.max_seconds * self.max_fps + 0.5)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> VideoLimits:
-        env = dict(os.environ if env is None else env)
-        side = env.get("VIDEO_MAX_SIDE")
-        return cls(max_seconds=float(env.get("VIDEO_MAX_SECONDS") or 15.0),
-                   max_bytes=int(env.get("VIDEO_MAX_BYTES") or 20 * 1000 * 1000),
-                   max_side=int(side) if side else None)
+    def from_env(cls, env: Mapping[str, str] | None = None) -> VideoLimits:
+        """Through the one environment reader, so a malformed value is named like every other variable's."""
+        env = Env.of(env)
+        side = env.integer("VIDEO_MAX_SIDE", 0, 0, 16384)
+        return cls(max_seconds=env.number("VIDEO_MAX_SECONDS", 15.0, 1.0, 600.0),
+                   max_bytes=env.integer("VIDEO_MAX_BYTES", 20 * 1000 * 1000, 1),
+                   max_side=side or None)
 
 
 @dataclass
