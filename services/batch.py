@@ -23,8 +23,7 @@ from jobs import Cancelled, Job, QueueBusy
 from keyboards import menu as menu_kb
 from ml_models.errors import EngineError
 from services.file_store import InputRejected
-from services.job_tracker import JobTracker, Order, StatusMessage
-from services.job_tracker import _busy_text as busy_text
+from services.job_tracker import JobTracker, Order, StatusMessage, busy_text
 from texts import error_text
 
 log = logging.getLogger(__name__)
@@ -53,8 +52,7 @@ class BatchStatus(StatusMessage):
 def start_batch(tracker: JobTracker, orders: list[Order]) -> None:
     """Follow the album in the background (the tracker waits for it at shutdown like for any job)."""
     task = asyncio.create_task(_run(tracker, orders), name=f"album-{orders[0].chat_id}")
-    tracker._tasks.add(task)
-    task.add_done_callback(tracker._tasks.discard)
+    tracker.keep(task)
 
 
 async def _run(tracker: JobTracker, orders: list[Order]) -> None:
@@ -95,7 +93,7 @@ async def _keep_rest(tracker: JobTracker, orders: list[Order]) -> None:
 async def _one(tracker: JobTracker, order: Order, status: BatchStatus) -> str:
     """Run one photo of the album: "next", or "busy" / "cancelled" when the album stops here."""
     try:
-        request = await tracker._request(order.recipe)
+        request = await tracker.build_request(order.recipe)
     except InputRejected as exc:
         await status.finish(error_text(exc.code))
         return "next"
@@ -111,7 +109,7 @@ async def _one(tracker: JobTracker, order: Order, status: BatchStatus) -> str:
     except EngineError as exc:
         await status.finish("❌ " + error_text(exc.code))
         return "next"
-    await tracker._consume(handle, job, status)
+    await tracker.consume(handle, job, status)
     if isinstance(handle.last_event, Cancelled):
         await StatusMessage.finish(status, _("✖️ The rest of the album was cancelled."), menu_kb.home())
         return "cancelled"

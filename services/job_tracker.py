@@ -157,7 +157,7 @@ class JobTracker:
     async def submit(self, order: Order) -> bool:
         """Queue the job and start following it; on refusal tell the user why. True when the job was accepted."""
         try:
-            request = await self._request(order.recipe)
+            request = await self.build_request(order.recipe)
         except InputRejected as exc:
             await self.bot.send_message(order.chat_id, error_text(exc.code), reply_markup=menu_kb.home())
             return False
@@ -168,7 +168,7 @@ class JobTracker:
         try:
             handle = await self.executor.submit(job)
         except QueueBusy as busy:
-            await self.bot.send_message(order.chat_id, _busy_text(busy), reply_markup=menu_kb.try_again())
+            await self.bot.send_message(order.chat_id, busy_text(busy), reply_markup=menu_kb.try_again())
             return False
         except EngineError as exc:  # refused before queueing (too many pixels for the model, ...)
             await self.bot.send_message(order.chat_id, "❌ " + _error(exc.code, request), reply_markup=menu_kb.home())
@@ -179,7 +179,8 @@ class JobTracker:
         log.info("job %s submitted for user %s: %s", job.id, job.user_id, request.describe())
         return True
 
-    async def _request(self, recipe: Recipe) -> JobRequest:
+    async def build_request(self, recipe: Recipe) -> JobRequest:
+        """The engine's request for a recipe: its pictures read back from the file store (``InputRejected`` if gone)."""
         if recipe.content is None or recipe.model is None:
             raise InputRejected("input_expired")
         content = await self.files.read(self.bot, recipe.content)
@@ -205,7 +206,7 @@ class JobTracker:
                 try:
                     if recipe is None:
                         raise InputRejected("input_expired")
-                    fresh = await self._request(recipe)
+                    fresh = await self.build_request(recipe)
                     job.request.content, job.request.styles = fresh.content, fresh.styles
                     job.request.clip = fresh.clip
                     handle = await self.executor.resume(job)
@@ -234,6 +235,11 @@ class JobTracker:
 
     # ------------------------------------------------------------------------------------------------ following
 
+    def keep(self, task: asyncio.Task) -> None:
+        """Hold a background task (an album's) until it ends; shutdown waits for it like for any job."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _follow(self, handle: JobHandle, job: Job, status: Message | None) -> None:
         task = asyncio.create_task(self._run(handle, job, status), name=f"job-{job.id}")
         self._tasks.add(task)
@@ -250,7 +256,7 @@ class JobTracker:
             status = (StatusMessage(self.bot, job.chat_id, status_message.message_id, status_message.text or "",
                                     self.status_interval) if status_message else None)
             try:
-                await self._consume(handle, job, status)
+                await self.consume(handle, job, status)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -259,7 +265,8 @@ class JobTracker:
                     await self.bot.send_message(job.chat_id, "❌ " + error_text("internal_error"),
                                                 reply_markup=menu_kb.home())
 
-    async def _consume(self, handle: Any, job: Job, status: StatusMessage | None) -> None:
+    async def consume(self, handle: Any, job: Job, status: StatusMessage | None) -> None:
+        """Follow a submitted job to its end: status edits, then the result delivered or the failure explained."""
         clip = job.request.clip is not None
         async with AsyncExitStack() as working:
             estimate, countdown = None, Countdown(None)
@@ -494,7 +501,7 @@ def _queued_text(event: Queued) -> str:
     return text
 
 
-def _busy_text(busy: QueueBusy) -> str:
+def busy_text(busy: QueueBusy) -> str:
     if busy.reason == "user_limit":
         return _("⏳ You already have a picture in the works. Wait for it, or press /cancel to stop it.")
     if busy.reason == "long_wait":
