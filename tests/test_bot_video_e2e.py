@@ -22,7 +22,7 @@ from botapi.server import BotAPIServer
 from botapi.users import FAKE_MP4
 from ml_models.video import synthetic
 from tests.conftest import IMAGES, WEIGHTS
-from tests.test_bot_e2e import FIRST_RESULT_TIMEOUT, TOKEN, BotProcess, Person, has, picture
+from tests.test_bot_e2e import FIRST_RESULT_TIMEOUT, TOKEN, BotProcess, Person, has, picture, serving_bot
 from tests.video_helpers import read_frames, write_mp4
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(400)]
@@ -88,21 +88,10 @@ def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def bot(shared_data, server, tmp_path_factory, tmp) -> Any:
     temp = tmp_path_factory.mktemp("worker-tmp")
-    process = await BotProcess.start(server, tmp_path_factory.mktemp("bot"), PRELOAD="johnson",
-                                     STATUS_EDIT_INTERVAL="0", VIDEO_MAX_SECONDS="5", TMPDIR=str(temp))
-    try:
-        await server.wait_until(lambda: server.calls_to("setMyCommands") and server.calls_to("getMe"), 60)
-    except TimeoutError:
-        await process.stop()
-        pytest.fail("the bot did not start:\n" + process.log())
-    process.temp = temp
-    yield process
-    unanswered = server.unanswered_callbacks()
-    code = await process.stop()
-    assert unanswered == [], f"callback queries left unanswered: {unanswered}"
-    assert code == 0, process.log()
-    log = process.log(400)
-    assert "Traceback" not in log, log
+    async with serving_bot(server, tmp_path_factory.mktemp("bot"), PRELOAD="johnson", STATUS_EDIT_INTERVAL="0",
+                           VIDEO_MAX_SECONDS="5", TMPDIR=str(temp)) as process:
+        process.temp = temp
+        yield process
     leftovers = [p for p in temp.rglob("*") if p.is_file()]
     assert leftovers == [], leftovers  # every clip's work folder was removed
 

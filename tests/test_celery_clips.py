@@ -4,17 +4,15 @@ the worker's temporary folder is empty afterwards."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from jobs import Done, Job, Progress, make_executor
 from ml_models.api import Clip, JobRequest
-from tests.conftest import REPO, WEIGHTS, need
+from tests.celery_worker import start_celery_worker
+from tests.conftest import WEIGHTS, need
 from tests.test_celery import VISIBILITY_S, collect, executor_settings, queue_name, redis_url  # noqa: F401
 from tests.video_helpers import pan_mp4, read_frames
 
@@ -22,21 +20,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def start_worker(redis: str, queue: str, logs: Path, temp: Path) -> subprocess.Popen:
-    log = logs / "worker.log"
-    env = {**os.environ, "REDIS_URL": redis, "JOB_RUNNER": "ml_models.engine:run", "CELERY_QUEUE": queue,
-           "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_S), "DEVICE": "cpu", "WORKER_THREADS": "1",
-           "WEIGHTS_DIR": str(WEIGHTS), "PYTHONPATH": str(REPO), "TMPDIR": str(temp), "C_FORCE_ROOT": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "jobs.celery_app", "worker", "--pool", "solo", "--concurrency", "1",
-         "-Q", queue, "-n", f"clips-{queue}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-         "--without-heartbeat"], cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while b" ready." not in log.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"celery worker did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.05)
-    return proc
+    return start_celery_worker(redis, queue, logs / "worker.log", JOB_RUNNER="ml_models.engine:run",
+                               CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_S), WEIGHTS_DIR=str(WEIGHTS), TMPDIR=str(temp))
 
 
 async def test_a_clip_runs_as_one_celery_task(redis_url, queue_name, tmp_path):  # noqa: F811

@@ -7,36 +7,21 @@ second order and the /cancel to arrive while the first job runs.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import time
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
 
-from tests.conftest import REPO
+from tests.celery_worker import start_celery_worker
 from tests.redis_server import start_redis
 from tests.test_bot_e2e import TOKEN, BotAPIServer, Person, has
 from tests.test_delivery import order_mosaic, started
 
 
 def start_worker(redis_url: str, queue: str, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "REDIS_URL": redis_url, "JOB_RUNNER": "tests.job_runners:painter", "PAINTER_STEPS": "80",
-           "PAINTER_STEP_S": "0.25", "CELERY_QUEUE": queue, "DEVICE": "cpu", "WORKER_THREADS": "1",
-           "PYTHONPATH": str(REPO), "C_FORCE_ROOT": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "jobs.celery_app", "worker", "--pool", "solo", "--concurrency", "1",
-         "-Q", queue, "-n", f"w-{queue}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-         "--without-heartbeat"], cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while b" ready." not in log.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"celery worker did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.1)
-    return proc
+    return start_celery_worker(redis_url, queue, log, JOB_RUNNER="tests.job_runners:painter", PAINTER_STEPS="80",
+                               PAINTER_STEP_S="0.25")
 
 
 async def test_two_replicas_share_the_user_limit_and_cancel(tmp_path: Path) -> None:
