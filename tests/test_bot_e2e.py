@@ -27,7 +27,7 @@ import pytest_asyncio
 from PIL import Image
 
 from botapi.server import BotAPIServer
-from tests.conftest import IMAGES, REPO, WEIGHTS
+from tests.conftest import IMAGES, REPO, WEIGHTS, need
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -170,8 +170,7 @@ def has(fragment: str) -> Callable[[Any], bool]:
 @pytest.fixture(scope="module")
 def shared_data() -> None:
     for path in (WEIGHTS / "microast", WEIGHTS / "johnson", WEIGHTS / "esrgan", IMAGES / "style"):
-        if not path.is_dir():
-            pytest.skip(f"test data not found: {path} (the shared weights/images folder sits beside the repository)")
+        need(path)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

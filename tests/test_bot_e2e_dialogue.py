@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the server fixture imported from tests.test_bot_e2e is taken as an argument
 """The dialogue fixes of issue #21 end to end: the real bot (``main.py``, real Johnson and Real-ESRGAN weights) driven
 through the Bot API emulator. Albums, a file the worker refuses and the retry, ✖️ Cancel while a job runs, and the
 buttons under an older result. Needs only ``../shared/weights/{johnson,esrgan}`` and the content photos.
@@ -12,36 +13,26 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from tests.conftest import IMAGES, WEIGHTS
+from tests.conftest import IMAGES, WEIGHTS, need
 from tests.test_bot_e2e import (
     FIRST_RESULT_TIMEOUT,
-    BotAPIServer,
     BotProcess,
     Person,
     has,
     picture,
+    server,  # noqa: F401 - the emulator fixture, shared with this module
     serving_bot,
     size_of,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-TOKEN = "123456:ABCdefGHIjklMNOpqrSTUvwxYZ012345"
 
 
 @pytest.fixture(scope="module")
 def shared_data() -> None:
     for path in (WEIGHTS / "johnson", WEIGHTS / "esrgan", IMAGES / "content"):
-        if not path.is_dir():
-            pytest.skip(f"test data not found: {path} (the shared weights/images folder sits beside the repository)")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server():
-    emulator = BotAPIServer(token=TOKEN)
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
+        need(path)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the server fixture imported from tests.test_bot_e2e is taken as an argument
 """Moving pictures end to end: the real bot (``main.py``, real Johnson and MicroAST weights, a worker process) and
 the Bot API emulator. A person sends a GIF (as Telegram's MP4 animation), a video with sound and a round video note;
 each comes back as the same kind, stylised, with one status message counting frames; bad clips get a clear answer,
@@ -18,11 +19,18 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from botapi.server import BotAPIServer
 from botapi.users import FAKE_MP4
 from ml_models.video import synthetic
-from tests.conftest import IMAGES, WEIGHTS
-from tests.test_bot_e2e import FIRST_RESULT_TIMEOUT, TOKEN, BotProcess, Person, has, picture, serving_bot
+from tests.conftest import IMAGES, WEIGHTS, need
+from tests.test_bot_e2e import (
+    FIRST_RESULT_TIMEOUT,
+    BotProcess,
+    Person,
+    has,
+    picture,
+    server,  # noqa: F401 - the emulator fixture, shared with this module
+    serving_bot,
+)
 from tests.video_helpers import read_frames, write_mp4
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(400)]
@@ -68,16 +76,7 @@ def status_texts(server: Any, chat: int) -> list[str]:
 @pytest.fixture(scope="module")
 def shared_data() -> None:
     for path in (WEIGHTS / "johnson", WEIGHTS / "microast", IMAGES / "style"):
-        if not path.is_dir():
-            pytest.skip(f"test data not found: {path} (the shared weights/images folder sits beside the repository)")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server():
-    emulator = BotAPIServer(token=TOKEN)
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
+        need(path)
 
 
 @pytest.fixture(scope="module")

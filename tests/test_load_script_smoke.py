@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import IMAGES, REPO, WEIGHTS
+from tests.conftest import IMAGES, REPO, WEIGHTS, need
 
 USERS = 3
 
@@ -24,8 +24,7 @@ USERS = 3
 @pytest.fixture
 def shared_data() -> None:
     for path in (WEIGHTS / "johnson", IMAGES / "content", IMAGES / "style"):
-        if not path.is_dir():
-            pytest.skip(f"test data not found: {path} (the shared weights/images folder sits beside the repository)")
+        need(path)
 
 
 @pytest.mark.timeout(150)
